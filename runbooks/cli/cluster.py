@@ -1,0 +1,118 @@
+"""``runbook cluster``: the local control plane for development, demos and tests."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Annotated
+
+import typer
+
+from runbooks.cli.errors import UserError, reported_errors
+from runbooks.cluster import launcher, nodes
+from runbooks.cluster.binaries import BuildError, ensure_binaries
+
+app = typer.Typer(
+    help="Run a local Kubernetes control plane (etcd, apiserver, KCM, scheduler, KWOK)."
+)
+
+NameOption = Annotated[str, typer.Option("--name", help="Cluster name; several can run at once.")]
+_FAILURES = (launcher.ClusterError, BuildError, TimeoutError)
+
+
+@app.command()
+def build() -> None:
+    """Build (or find in the cache) the control-plane binaries; prints the cache directory."""
+    with reported_errors(*_FAILURES):
+        typer.echo(ensure_binaries().root)
+
+
+@app.command()
+def up(
+    nodes_count: Annotated[int, typer.Option("--nodes", min=1, max=500, help="KWOK nodes.")] = 3,
+    name: NameOption = "local",
+) -> None:
+    """Start the cluster (or reuse a running one). Stdout is only `export KUBECONFIG=...`,
+    so `eval "$(runbook cluster up)"` works."""
+    with reported_errors(*_FAILURES):
+        record = launcher.up(name=name, nodes=nodes_count)
+    typer.echo(f"export KUBECONFIG={shlex.quote(str(record.kubeconfig))}")
+
+
+@app.command()
+def down(name: NameOption = "local") -> None:
+    """Stop exactly the processes `up` started for this cluster."""
+    stopped = launcher.down(name)
+    launcher.log(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def status(
+    name: NameOption = "local",
+    output: Annotated[str, typer.Option("--output", help="text or json")] = "text",
+) -> None:
+    """Say which components run, with their PIDs and memory."""
+    record = launcher.load_record(name)
+    if record is None:
+        typer.echo(f"cluster {name!r}: not created (run `runbook cluster up --name {name}`)")
+        raise typer.Exit(3)
+    alive = launcher.running_components(record)
+    rss = launcher.rss_megabytes(record)
+    ready = launcher.apiserver_ready(record) if any(alive.values()) else False
+    if output == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "name": name,
+                    "server": record.server,
+                    "kubeconfig": str(record.kubeconfig),
+                    "ready": ready,
+                    "components": {
+                        c: {
+                            "pid": record.pids.get(c),
+                            "running": alive.get(c, False),
+                            "rss_mb": round(rss.get(c, 0.0), 1),
+                        }
+                        for c in launcher.COMPONENT_ORDER
+                    },
+                }
+            )
+        )
+    else:
+        typer.echo(f"cluster {name!r}: {'ready' if ready else 'not ready'} at {record.server}")
+        typer.echo(f"kubeconfig: {record.kubeconfig}")
+        for c in launcher.COMPONENT_ORDER:
+            state = "running" if alive.get(c) else "stopped"
+            typer.echo(
+                f"  {c:<24} {state:<8} pid={record.pids.get(c, '-')} rss={rss.get(c, 0.0):.0f}MB"
+            )
+    raise typer.Exit(0 if ready else 3)
+
+
+@app.command()
+def node(
+    node_name: Annotated[str, typer.Argument(help="Node to change, e.g. worker-2.")],
+    not_ready: Annotated[
+        bool | None, typer.Option("--not-ready/--ready", help="Report NotReady, or recover.")
+    ] = None,
+    kubelet_version: Annotated[
+        str | None, typer.Option(help="Report this kubelet version.")
+    ] = None,
+    reboot: Annotated[bool, typer.Option(help="Report a new boot ID, as after a reboot.")] = False,
+    name: NameOption = "local",
+) -> None:
+    """Simulate node events on the local cluster: NotReady, an upgraded kubelet, a reboot."""
+    import uuid
+
+    with reported_errors(*_FAILURES):
+        record = launcher.load_record(name)
+        if record is None or not launcher.is_up(record):
+            raise UserError(f"cluster {name!r} is not running; start it with `runbook cluster up`")
+        if not_ready is not None:
+            nodes.set_not_ready(record.kubeconfig, node_name, not_ready)
+        nodes.set_node_info(
+            record.kubeconfig,
+            node_name,
+            kubelet_version=kubelet_version,
+            boot_id=str(uuid.uuid4()) if reboot else None,
+        )

@@ -1,0 +1,33 @@
+"""Turn expected failures into one actionable line and an exit code, never a traceback.
+
+Exit codes follow the project's convention: 0 done, 1 the runbook or environment failed,
+2 the user's input was wrong (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class UserError(ValueError):
+    """Bad input from the person at the keyboard: reported in one line, exit 2."""
+
+
+@contextmanager
+def reported_errors(*failures: type[BaseException]) -> Iterator[None]:
+    """Report ``UserError`` (exit 2) and the given environment failures (exit 1) in one line."""
+    try:
+        yield
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except failures as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None

@@ -1,0 +1,143 @@
+"""KWOK nodes of the local cluster: create them, and change their health or version on demand.
+
+NotReady uses KWOK's chaos stage (a label), because a plain status patch is undone at once by the
+node-initialize stage. Kubelet version and boot ID are status fields KWOK leaves alone, so a patch
+simulates an upgraded or rebooted node.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+NOT_READY_LABEL = "node-not-ready.stage.kwok.x-k8s.io"
+KWOK_NODE_LABELS = {
+    "type": "kwok",
+    "kubernetes.io/os": "linux",
+    "kubernetes.io/arch": "amd64",
+    "node-role.kubernetes.io/worker": "",
+}
+KUBELET_VERSION = "v1.36.3"
+
+
+def core_api(kubeconfig: Path) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def node_name(index: int) -> str:
+    return f"worker-{index}"
+
+
+def _node_body(name: str) -> client.V1Node:
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            labels={**KWOK_NODE_LABELS, "kubernetes.io/hostname": name},
+            annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        ),
+        spec=client.V1NodeSpec(),
+        status=client.V1NodeStatus(
+            capacity=capacity,
+            allocatable=capacity,
+            node_info=client.V1NodeSystemInfo(
+                architecture="amd64",
+                boot_id=str(uuid.uuid4()),
+                container_runtime_version="kwok",
+                kernel_version="kwok",
+                kube_proxy_version="",
+                kubelet_version=KUBELET_VERSION,
+                machine_id=name,
+                operating_system="linux",
+                os_image="kwok",
+                system_uuid=str(uuid.uuid4()),
+            ),
+        ),
+    )
+
+
+def add_nodes(
+    kubeconfig: Path,
+    count: int | None = None,
+    names: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> list[str]:
+    """Create nodes by ``names`` (or ``worker-1..count``); existing ones are kept.
+
+    ``labels`` lets a test group its own nodes and select them, so tests sharing one cluster
+    never touch each other's nodes.
+    """
+    api = core_api(kubeconfig)
+    if names is None:
+        names = [node_name(i) for i in range(1, (count or 0) + 1)]
+    for name in names:
+        body = _node_body(name)
+        body.metadata.labels.update(labels or {})
+        try:
+            api.create_node(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    return names
+
+
+def wait_nodes_ready(kubeconfig: Path, names: list[str], timeout: float = 60) -> None:
+    api = core_api(kubeconfig)
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while time.monotonic() < deadline:
+        pending = {n for n in pending if not is_ready(api.read_node(n))}
+        if not pending:
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"nodes not Ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+
+def is_ready(node: client.V1Node) -> bool:
+    for condition in (node.status.conditions or []) if node.status else []:
+        if condition.type == "Ready":
+            return bool(condition.status == "True")
+    return False
+
+
+def wait_until_usable(kubeconfig: Path, nodes: int, timeout: float = 120) -> None:
+    """Wait until ``nodes`` nodes are Ready and the default ServiceAccount exists.
+
+    Without the ServiceAccount, pods in a fresh namespace are refused by admission.
+    """
+    api = core_api(kubeconfig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = sum(is_ready(n) for n in api.list_node().items)
+        try:
+            api.read_namespaced_service_account("default", "default")
+            have_sa = True
+        except ApiException:
+            have_sa = False
+        if ready >= nodes and have_sa:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{nodes} Ready nodes and serviceaccount/default not seen in {timeout:.0f}s")
+
+
+def set_not_ready(kubeconfig: Path, name: str, not_ready: bool = True) -> None:
+    """Make a node report NotReady (KWOK chaos stage) until released with ``not_ready=False``."""
+    label = "true" if not_ready else None
+    core_api(kubeconfig).patch_node(name, {"metadata": {"labels": {NOT_READY_LABEL: label}}})
+
+
+def set_node_info(
+    kubeconfig: Path, name: str, kubelet_version: str | None = None, boot_id: str | None = None
+) -> None:
+    """Report a new kubelet version and/or boot ID, as an upgraded or rebooted node would."""
+    info: dict[str, str] = {}
+    if kubelet_version:
+        info["kubeletVersion"] = kubelet_version
+    if boot_id:
+        info["bootID"] = boot_id
+    if info:
+        core_api(kubeconfig).patch_node_status(name, {"status": {"nodeInfo": info}})

@@ -1,0 +1,41 @@
+"""Engine settings from the environment (``RUNBOOK_*``), so every entry point agrees on paths."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "kube-runbooks"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "kube-runbooks"
+
+
+class Settings(BaseSettings):
+    """Where the engine keeps its own files and how it reaches its stores."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNBOOK_", extra="ignore")
+
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="The engine's own files: local clusters, audit database, locks.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Build caches (cluster binaries), keyed by version.",
+    )
+    audit_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the audit store; default a SQLite file in the state dir.",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

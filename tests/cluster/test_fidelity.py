@@ -1,0 +1,156 @@
+"""The local control plane is real enough for drain logic: scheduling, budgets, evictions."""
+
+from __future__ import annotations
+
+import ssl
+import time
+import urllib.request
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from runbooks.cluster import nodes, workloads
+
+pytestmark = pytest.mark.cluster
+
+
+def _evict(core: client.CoreV1Api, namespace: str, pod: str) -> None:
+    core.create_namespaced_pod_eviction(
+        name=pod,
+        namespace=namespace,
+        body=client.V1Eviction(metadata=client.V1ObjectMeta(name=pod, namespace=namespace)),
+    )
+
+
+def test_deployment_pods_are_scheduled_onto_kwok_nodes_and_become_ready(
+    cluster, node_group, namespace
+):
+    group = node_group(2)
+    workloads.create_deployment(
+        cluster.api, namespace, "web", replicas=4, node_selector=group.node_selector
+    )
+
+    pods = workloads.wait_pods_ready(cluster.api, namespace, expected=4)
+
+    assert {p.spec.node_name for p in pods} <= set(group.names)
+    assert all(p.status.pod_ip for p in pods)
+
+
+def test_budget_gets_status_from_the_disruption_controller(cluster, node_group, namespace):
+    group = node_group(2)
+    workloads.create_deployment(
+        cluster.api,
+        namespace,
+        "api",
+        replicas=3,
+        node_selector=group.node_selector,
+        max_unavailable=1,
+    )
+    workloads.wait_pods_ready(cluster.api, namespace, expected=3)
+
+    pdb = workloads.wait_pdb_observed(cluster.api, namespace, "api-pdb")
+
+    assert pdb.status.observed_generation == pdb.metadata.generation
+    assert pdb.status.expected_pods == 3
+    assert pdb.status.disruptions_allowed == 1
+
+
+def test_eviction_api_allows_then_refuses_with_429_and_pod_is_replaced(
+    cluster, node_group, namespace
+):
+    group = node_group(2)
+    workloads.create_deployment(
+        cluster.api,
+        namespace,
+        "api",
+        replicas=2,
+        node_selector=group.node_selector,
+        max_unavailable=1,
+    )
+    pods = workloads.wait_pods_ready(cluster.api, namespace, expected=2)
+    workloads.wait_pdb_observed(cluster.api, namespace, "api-pdb")
+    victim = pods[0]
+    # Keep the replacement off the victim's node, so "another node" is what we check.
+    cluster.core.patch_node(victim.spec.node_name, {"spec": {"unschedulable": True}})
+
+    _evict(cluster.core, namespace, victim.metadata.name)  # 201: the budget allows one
+    with pytest.raises(ApiException) as refused:
+        _evict(cluster.core, namespace, pods[1].metadata.name)  # budget now exhausted
+
+    assert refused.value.status == 429
+    assert "disruption budget" in refused.value.body.lower()
+    replacement = _wait_for_replacement(cluster, namespace, old={p.metadata.uid for p in pods})
+    assert replacement.spec.node_name != victim.spec.node_name
+    assert replacement.spec.node_name in group.names
+
+
+def _wait_for_replacement(cluster, namespace: str, old: set[str]) -> client.V1Pod:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for pod in workloads.wait_pods_ready(cluster.api, namespace, expected=2):
+            if pod.metadata.uid not in old:
+                return pod
+        time.sleep(0.25)
+    raise AssertionError("the ReplicaSet did not replace the evicted pod")
+
+
+def test_cordoned_node_gets_no_new_pods(cluster, node_group, namespace):
+    group = node_group(2)
+    cordoned, open_node = group.names
+    cluster.core.patch_node(cordoned, {"spec": {"unschedulable": True}})
+
+    workloads.create_deployment(
+        cluster.api, namespace, "web", replicas=6, node_selector=group.node_selector
+    )
+    pods = workloads.wait_pods_ready(cluster.api, namespace, expected=6)
+
+    assert {p.spec.node_name for p in pods} == {open_node}
+
+
+def test_node_made_not_ready_stays_not_ready_until_released(cluster, node_group):
+    (name,) = node_group(1).names
+
+    nodes.set_not_ready(cluster.kubeconfig, name)
+    _wait_ready_status(cluster, name, ready=False)
+    time.sleep(5)  # several heartbeats: KWOK's node-initialize must not undo it
+    still = cluster.core.read_node(name)
+
+    assert not nodes.is_ready(still)
+    nodes.set_not_ready(cluster.kubeconfig, name, False)
+    _wait_ready_status(cluster, name, ready=True)
+
+
+def test_reported_kubelet_version_and_boot_id_can_be_set(cluster, node_group):
+    (name,) = node_group(1).names
+    before = cluster.core.read_node(name).status.node_info.boot_id
+
+    nodes.set_node_info(cluster.kubeconfig, name, kubelet_version="v1.37.2", boot_id="rebooted-1")
+    time.sleep(3)  # KWOK heartbeats must keep what was set
+    info = cluster.core.read_node(name).status.node_info
+
+    assert info.kubelet_version == "v1.37.2"
+    assert info.boot_id == "rebooted-1" != before
+
+
+def _wait_ready_status(cluster, name: str, ready: bool, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if nodes.is_ready(cluster.core.read_node(name)) == ready:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"node {name} Ready={not ready} after {timeout}s")
+
+
+def test_apiserver_metrics_count_requests(cluster):
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = cfg["clusters"][0]["cluster"]["server"]
+    user = cfg["users"][0]["user"]
+    ctx = ssl.create_default_context(cafile=cfg["clusters"][0]["cluster"]["certificate-authority"])
+    ctx.load_cert_chain(user["client-certificate"], user["client-key"])
+
+    with urllib.request.urlopen(f"{server}/metrics", context=ctx, timeout=10) as resp:
+        text = resp.read().decode()
+
+    assert "apiserver_request_total{" in text
