@@ -1,0 +1,130 @@
+"""The hash chain: each record's hash covers its fields and the hash of the record before it.
+
+Changing, deleting, inserting or reordering a row breaks the chain at that row, so `verify`
+can name the first record that no longer fits. Pure functions, no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+
+# The fields a record's hash covers, in order. Changing this list breaks every existing chain.
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "runbook",
+    "flow_run_id",
+    "actor",
+    "action",
+    "target_kind",
+    "target",
+    "phase",
+    "outcome",
+    "intent_seq",
+    "approval_id",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_json(value: Any) -> str:
+    """The one text form of a value: sorted keys, no spaces, UTF-8 kept readable."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(row: dict[str, Any]) -> str:
+    """SHA-256 over the hashed fields; ``details`` is the stored JSON text, hashed as stored."""
+    material = canonical_json([row[name] for name in HASHED_FIELDS])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first record that does not fit the chain, and why."""
+
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of walking the whole chain."""
+
+    checked: int
+    first_break: Break | None
+    head_seq: int
+    head_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def walk(
+    rows: Iterable[dict[str, Any]], head_seq: int | None = None, head_hash: str | None = None
+) -> Verdict:
+    """Check rows in sequence order; stop at the first that does not fit.
+
+    ``head_seq``/``head_hash`` is what the store says the last record is; a row beyond it
+    (inserted) or a head beyond the last row (tail deleted) is a break too.
+    """
+    expected_seq = 1
+    prev = GENESIS
+    checked = 0
+    for row in rows:
+        seq = row["seq"]
+        if seq != expected_seq:
+            if seq > expected_seq:
+                missing = (
+                    f"record {expected_seq}"
+                    if seq == expected_seq + 1
+                    else f"records {expected_seq}-{seq - 1}"
+                )
+                reason = f"follows record {expected_seq - 1}: {missing} missing (deleted)"
+            else:
+                reason = f"out of order after record {expected_seq - 1}"
+            return Verdict(checked, Break(seq, reason), expected_seq - 1, prev)
+        if row["prev_hash"] != prev:
+            reason = (
+                "does not link to the record before it (prev_hash differs: "
+                "the record before was changed, or this one was inserted)"
+            )
+            return Verdict(checked, Break(seq, reason), seq - 1, prev)
+        actual = record_hash(row)
+        if actual != row["hash"]:
+            return Verdict(
+                checked,
+                Break(seq, "content changed after it was written (hash mismatch)"),
+                seq - 1,
+                prev,
+            )
+        if head_seq is not None and seq > head_seq:
+            return Verdict(
+                checked,
+                Break(seq, f"is beyond the chain head (head ends at record {head_seq}): inserted"),
+                seq - 1,
+                prev,
+            )
+        checked += 1
+        prev = row["hash"]
+        expected_seq = seq + 1
+    last = expected_seq - 1
+    if head_seq is not None and head_seq > last:
+        return Verdict(
+            checked,
+            Break(last + 1, f"missing: the chain head says {head_seq} records exist (deleted)"),
+            last,
+            prev,
+        )
+    if head_hash is not None and head_seq == last and head_hash != prev:
+        return Verdict(checked, Break(last, "differs from the chain head's hash"), last, prev)
+    return Verdict(checked, None, last, prev)

@@ -1,0 +1,245 @@
+"""The append-only audit store on SQLite (default) or PostgreSQL, through SQLAlchemy.
+
+Appends are serialised so several processes (flow runs, the listener) extend one chain:
+SQLite takes its write lock up front (``BEGIN IMMEDIATE``), PostgreSQL locks the head row
+(``SELECT ... FOR UPDATE``). Reads for ``verify`` use one snapshot so a concurrent append
+is never mistaken for tampering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from runbooks.audit import chain, schema
+from runbooks.audit.models import AuditRecord, NewRecord, RecordFilter, now_text
+from runbooks.audit.queries import where_clauses
+from runbooks.audit.redaction import clean_details, clean_text
+from runbooks.settings import get_settings
+
+_PG_SCHEMA_LOCK = 0x6B72_6175  # "krau": serialises table creation across processes
+
+
+class AuditStoreError(RuntimeError):
+    """The audit store cannot be reached or used; the message names the store and the cause."""
+
+
+def default_url() -> str:
+    """``RUNBOOK_AUDIT_URL``, else ``sqlite:///<state dir>/audit.db``."""
+    settings = get_settings()
+    if settings.audit_url:
+        return settings.audit_url
+    return f"sqlite:///{Path(settings.state_dir) / 'audit.db'}"
+
+
+def _normalise(url: str) -> URL:
+    """Accept plain ``postgresql://`` URLs by using the psycopg 3 driver we depend on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise AuditStoreError(f"audit store URL {url!r} is not a SQLAlchemy URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise AuditStoreError(
+            f"audit store URL {parsed.render_as_string(hide_password=True)!r}: "
+            "only sqlite:/// and postgresql:// are supported"
+        )
+    return parsed
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("audit_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class AuditStore:
+    """One audit store; safe to share in a process and to use from several processes at once."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = _normalise(url or default_url())
+        self.backend = self.url.get_backend_name()
+        if self.backend == "sqlite":
+            self.engine = _sqlite_engine(self.url)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        """The URL without its password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    def _fail(self, doing: str, exc: Exception) -> AuditStoreError:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return AuditStoreError(f"audit store {self.location}: cannot {doing}: {cause}")
+
+    def _write_connection(self) -> Connection:
+        conn = self.engine.connect()
+        conn.execution_options(audit_write=True)
+        return conn
+
+    def ensure_schema(self) -> None:
+        """Create the tables and the head row if missing; idempotent and safe to race."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                with self._write_connection() as conn, conn.begin():
+                    if self.backend == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
+                    schema.metadata.create_all(conn)
+                    exists = conn.execute(
+                        select(schema.head.c.id).where(schema.head.c.id == schema.HEAD_ID)
+                    ).first()
+                    if exists is None:
+                        conn.execute(
+                            insert(schema.head).values(id=schema.HEAD_ID, seq=0, hash=chain.GENESIS)
+                        )
+            except IntegrityError:
+                pass  # another process created the head row first
+            except SQLAlchemyError as exc:
+                raise self._fail("create its tables", exc) from None
+            self._ready = True
+
+    def append(self, new: NewRecord) -> AuditRecord:
+        """Add one record at the end of the chain, secrets redacted; returns it as stored."""
+        self.ensure_schema()
+        details_text = chain.canonical_json(clean_details(new.details))
+        row: dict[str, Any] = {
+            "runbook": new.runbook,
+            "flow_run_id": new.flow_run_id,
+            "actor": new.actor,
+            "action": new.action,
+            "target_kind": new.target_kind,
+            "target": clean_text(new.target),
+            "phase": new.phase,
+            "outcome": new.outcome,
+            "intent_seq": new.intent_seq,
+            "approval_id": new.approval_id,
+            "details": details_text,
+        }
+        try:
+            with self._write_connection() as conn, conn.begin():
+                last = conn.execute(
+                    select(schema.head.c.seq, schema.head.c.hash)
+                    .where(schema.head.c.id == schema.HEAD_ID)
+                    .with_for_update()
+                ).one()
+                row["seq"] = last.seq + 1
+                row["at"] = now_text()  # taken under the lock, so times never go backwards
+                row["prev_hash"] = last.hash
+                row["hash"] = chain.record_hash(row)
+                conn.execute(insert(schema.records).values(**row))
+                conn.execute(
+                    update(schema.head)
+                    .where(schema.head.c.id == schema.HEAD_ID)
+                    .values(seq=row["seq"], hash=row["hash"])
+                )
+        except SQLAlchemyError as exc:
+            raise self._fail("append a record", exc) from None
+        return _to_record(row)
+
+    def records(self, query: RecordFilter | None = None) -> list[AuditRecord]:
+        """Records matching the filter, oldest first unless ``newest_first``."""
+        query = query or RecordFilter()
+        self.ensure_schema()
+        stmt = select(schema.records).where(*where_clauses(query))
+        order = schema.records.c.seq.desc() if query.newest_first else schema.records.c.seq
+        stmt = stmt.order_by(order)
+        if query.limit:
+            stmt = stmt.limit(query.limit)
+        try:
+            with self.engine.connect() as conn:
+                return [_to_record(dict(r._mapping)) for r in conn.execute(stmt)]
+        except SQLAlchemyError as exc:
+            raise self._fail("read records", exc) from None
+
+    def verify(self) -> chain.Verdict:
+        """Walk the whole chain in one snapshot; the verdict names the first broken record."""
+        self.ensure_schema()
+        try:
+            with self.engine.connect() as conn:
+                if self.backend == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    head = conn.execute(
+                        select(schema.head.c.seq, schema.head.c.hash).where(
+                            schema.head.c.id == schema.HEAD_ID
+                        )
+                    ).one_or_none()
+                    result = conn.execution_options(yield_per=1000).execute(
+                        select(schema.records).order_by(schema.records.c.seq)
+                    )
+                    rows = (dict(r._mapping) for r in result)
+                    if head is None:
+                        return chain.walk(rows)
+                    return chain.walk(rows, head_seq=head.seq, head_hash=head.hash)
+        except SQLAlchemyError as exc:
+            raise self._fail("read the chain", exc) from None
+
+    def iter_records(self, query: RecordFilter | None = None) -> Iterator[AuditRecord]:
+        """Like ``records`` but streamed, for exports of any size."""
+        query = query or RecordFilter()
+        self.ensure_schema()
+        stmt = select(schema.records).where(*where_clauses(query)).order_by(schema.records.c.seq)
+        if query.limit:
+            stmt = stmt.limit(query.limit)
+        try:
+            with self.engine.connect() as conn:
+                for r in conn.execution_options(yield_per=1000).execute(stmt):
+                    yield _to_record(dict(r._mapping))
+        except SQLAlchemyError as exc:
+            raise self._fail("read records", exc) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _to_record(row: dict[str, Any]) -> AuditRecord:
+    data = dict(row)
+    data["details"] = json.loads(data["details"]) if data["details"] else {}
+    return AuditRecord.model_validate(data)
+
+
+_STORES: dict[tuple[str, int], AuditStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def get_store(url: str | None = None) -> AuditStore:
+    """The store for ``url`` (default from settings), one per process, created on first use."""
+    key = (url or default_url(), os.getpid())
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = AuditStore(key[0])
+            _STORES[key] = store
+        return store

@@ -1,0 +1,77 @@
+"""The recording API the runbooks call: intent before, outcome after, context carried along."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbooks.audit import AuditStore, RecordFilter
+from runbooks.audit.store import get_store
+from tasks.audit import audit_context, audited, record
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStore]:
+    """A private SQLite store, found the way runbooks find it: through settings."""
+    from runbooks.settings import get_settings
+
+    monkeypatch.setenv("RUNBOOK_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    get_settings.cache_clear()
+    yield get_store()
+    get_settings.cache_clear()
+
+
+def test_audited_writes_intent_then_outcome_linked_to_it(store: AuditStore) -> None:
+    with (
+        audit_context("rolling-node-maintenance", actor="alice"),
+        audited("node.cordon", "worker-1", details={"reason": "kernel"}) as outcome,
+    ):
+        outcome["was_cordoned"] = False
+    intent, done = store.records()
+    assert (intent.phase, intent.action, intent.target, intent.actor) == (
+        "intent",
+        "node.cordon",
+        "worker-1",
+        "alice",
+    )
+    assert intent.runbook == "rolling-node-maintenance"
+    assert (done.phase, done.outcome, done.intent_seq) == ("outcome", "ok", intent.seq)
+    assert done.details == {"was_cordoned": False}
+
+
+def test_failed_step_records_the_error_and_reraises(store: AuditStore) -> None:
+    with (
+        pytest.raises(RuntimeError, match="budget"),
+        audit_context("m", actor="bob"),
+        audited("pod.evict", "payments/api-0", target_kind="pod", details={"node": "w2"}),
+    ):
+        raise RuntimeError("blocked by budget payments/api-pdb")
+    intent, done = store.records()
+    assert done.outcome == "failed"
+    assert "blocked by budget payments/api-pdb" in done.details["error"]
+    assert done.intent_seq == intent.seq
+
+
+def test_record_outside_any_context_names_the_os_user(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNBOOK_ACTOR", "schedule:prod-eu-window")
+    seq = record("approval.request", "apr-1", target_kind="approval", approval_id="apr-1")
+    (rec,) = store.records(RecordFilter(action="approval.request"))
+    assert rec.seq == seq
+    assert rec.actor == "schedule:prod-eu-window"
+    assert rec.flow_run_id is None
+
+
+def test_secrets_never_reach_the_store(store: AuditStore) -> None:
+    kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {server: x}\nusers: []\n"
+    record(
+        "node.cordon",
+        "w1",
+        details={"token": "s3cr3t-value", "kubeconfig": kubeconfig, "note": "xoxb-1234567890-abc"},
+    )
+    (rec,) = store.records()
+    text = str(rec.details)
+    assert "s3cr3t-value" not in text and "kind: Config" not in text and "xoxb-" not in text
