@@ -96,3 +96,15 @@ class RecordFilter(BaseModel):
     until: datetime | None = None
     limit: int | None = Field(default=None, ge=1)
     newest_first: bool = False
+
+
+class RunSummary(BaseModel):
+    """What the audit store knows about one flow run, for ``runbook history``."""
+
+    flow_run_id: str
+    runbook: str
+    actor: str
+    first_at: str
+    last_at: str
+    records: int
+    failed: int

@@ -15,12 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from runbooks.audit import chain, schema
-from runbooks.audit.models import AuditRecord, NewRecord, RecordFilter, now_text
+from runbooks.audit.models import AuditRecord, NewRecord, RecordFilter, RunSummary, now_text
 from runbooks.audit.queries import where_clauses
 from runbooks.audit.redaction import clean_details, clean_text
 from runbooks.settings import get_settings
@@ -219,6 +229,74 @@ class AuditStore:
                     yield _to_record(dict(r._mapping))
         except SQLAlchemyError as exc:
             raise self._fail("read records", exc) from None
+
+    def open_intents(self, intent_seqs: list[int]) -> set[int]:
+        """Which of these intents have no outcome yet: a crash, or a step still running."""
+        if not intent_seqs:
+            return set()
+        self.ensure_schema()
+        done: set[int] = set()
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(intent_seqs), 500):
+                    chunk = intent_seqs[start : start + 500]
+                    stmt = select(schema.records.c.intent_seq).where(
+                        schema.records.c.intent_seq.in_(chunk)
+                    )
+                    done.update(r.intent_seq for r in conn.execute(stmt))
+        except SQLAlchemyError as exc:
+            raise self._fail("read records", exc) from None
+        return set(intent_seqs) - done
+
+    def runs(
+        self, flow_run_ids: list[str] | None = None, limit: int | None = None
+    ) -> list[RunSummary]:
+        """Per flow run: runbook, who started it (first record's actor), first/last record
+        time, record count and failures; newest first."""
+        self.ensure_schema()
+        r = schema.records.c
+        stmt = (
+            select(
+                r.flow_run_id,
+                func.min(r.seq).label("first_seq"),
+                func.min(r.at).label("first_at"),
+                func.max(r.at).label("last_at"),
+                func.count().label("records"),
+                func.sum(case((r.outcome == "failed", 1), else_=0)).label("failed"),
+            )
+            .where(r.flow_run_id.is_not(None))
+            .group_by(r.flow_run_id)
+            .order_by(func.min(r.at).desc())
+        )
+        if flow_run_ids is not None:
+            stmt = stmt.where(r.flow_run_id.in_(flow_run_ids))
+        if limit:
+            stmt = stmt.limit(limit)
+        try:
+            with self.engine.connect() as conn:
+                groups = list(conn.execute(stmt))
+                firsts = {
+                    row.seq: row
+                    for row in conn.execute(
+                        select(r.seq, r.runbook, r.actor).where(
+                            r.seq.in_([g.first_seq for g in groups])
+                        )
+                    )
+                }
+        except SQLAlchemyError as exc:
+            raise self._fail("read records", exc) from None
+        return [
+            RunSummary(
+                flow_run_id=g.flow_run_id,
+                runbook=firsts[g.first_seq].runbook,
+                actor=firsts[g.first_seq].actor,
+                first_at=g.first_at,
+                last_at=g.last_at,
+                records=g.records,
+                failed=int(g.failed or 0),
+            )
+            for g in groups
+        ]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from runbooks.cli import cluster
+from runbooks.cli.history import register as register_audit_commands
 
 app = typer.Typer(
     name="runbook",
@@ -13,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cluster.app, name="cluster")
+register_audit_commands(app)  # runbook audit ..., runbook history
 
 
 if __name__ == "__main__":  # pragma: no cover

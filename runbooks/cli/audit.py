@@ -1,0 +1,262 @@
+"""``runbook audit``: show, verify and export the audit trail; and ``runbook history``.
+
+Tables for people, ``--output json`` for machines. Bad input exits 2 with one line; an
+unreachable store exits 1; a broken chain exits 1 and names the first broken record.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from runbooks.audit import AuditRecord, AuditStoreError, RecordFilter, get_store
+from runbooks.audit.chain import HASHED_FIELDS
+from runbooks.cli.errors import EXIT_FAILED, UserError, reported_errors
+
+app = typer.Typer(help="The audit trail: who did what to which target, when, approved by whom.")
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, option: str, now: datetime | None = None) -> datetime:
+    """ISO time or date (UTC unless it says otherwise), or a duration ago like ``2h``, ``3d``."""
+    now = now or datetime.now(UTC)
+    match = _DURATION.match(text.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(
+            f"{option} {text!r} is not a time: use an ISO time or date "
+            "(2026-11-24, 2026-11-24T09:30, 2026-11-24T09:30+01:00) or a duration ago (30m, 2h, 3d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_output(value: str, allowed: tuple[str, ...] = ("table", "json")) -> str:
+    if value not in allowed:
+        raise UserError(f"--output {value!r} is not supported: use {' or '.join(allowed)}")
+    return value
+
+
+Run = Annotated[str | None, typer.Option("--run", help="Prefect flow run id.")]
+Node = Annotated[
+    str | None,
+    typer.Option("--node", help="Node name: its own records and those of pods evicted from it."),
+]
+Target = Annotated[
+    str | None, typer.Option("--target", help="Any target by name (pod ns/name, approval id).")
+]
+Actor = Annotated[str | None, typer.Option("--actor", help="Who acted (user, schedule, Slack id).")]
+Action = Annotated[
+    str | None,
+    typer.Option(
+        "--action", help="Action, e.g. node.cordon; a trailing '.' or '*' matches a prefix."
+    ),
+]
+Runbook = Annotated[str | None, typer.Option("--runbook", help="Runbook (flow) name.")]
+Since = Annotated[
+    str | None, typer.Option("--since", help="From this time (ISO, or a duration ago: 2h, 3d).")
+]
+Until = Annotated[str | None, typer.Option("--until", help="Before this time (exclusive).")]
+Day = Annotated[
+    str | None, typer.Option("--day", help="One UTC day, e.g. 2026-11-24 (sets --since/--until).")
+]
+
+
+def build_filter(
+    run: str | None = None,
+    node: str | None = None,
+    target: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    runbook: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    day: str | None = None,
+    limit: int | None = None,
+) -> RecordFilter:
+    """The CLI's filter options as a store query; contradictions are user errors."""
+    if node and target:
+        raise UserError("give --node or --target, not both")
+    if day and (since or until):
+        raise UserError("give --day or --since/--until, not both")
+    start = parse_time(since, "--since") if since else None
+    end = parse_time(until, "--until") if until else None
+    if day:
+        start = parse_time(day, "--day").replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + timedelta(days=1)
+    if start and end and start >= end:
+        raise UserError(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
+    return RecordFilter(
+        flow_run_id=run,
+        target=node or target,
+        target_kind="node" if node else None,
+        actor=actor,
+        action=action,
+        runbook=runbook,
+        since=start,
+        until=end,
+        limit=limit,
+        newest_first=limit is not None,
+    )
+
+
+def _short(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def records_table(records: list[AuditRecord], open_intents: set[int]) -> str:
+    rows = []
+    for r in records:
+        status = r.outcome or ("NO OUTCOME" if r.seq in open_intents else "")
+        details = json.dumps(r.details, sort_keys=True, separators=(",", ":")) if r.details else ""
+        rows.append(
+            [
+                str(r.seq),
+                r.at[:19].replace("T", " "),
+                _short(r.runbook, 26),
+                _short(r.flow_run_id, 8) if r.flow_run_id else "-",
+                _short(r.actor, 20),
+                r.action,
+                _short(f"{r.target_kind}/{r.target}", 40),
+                r.phase,
+                status or "-",
+                _short(r.approval_id, 14),
+                _short(details, 60),
+            ]
+        )
+    headers = ["SEQ", "TIME (UTC)", "RUNBOOK", "RUN", "ACTOR", "ACTION", "TARGET", "PHASE"]
+    return render_table(rows, [*headers, "OUTCOME", "APPROVAL", "DETAILS"])
+
+
+@app.command()
+def show(
+    run: Run = None,
+    node: Node = None,
+    target: Target = None,
+    actor: Actor = None,
+    action: Action = None,
+    runbook: Runbook = None,
+    since: Since = None,
+    until: Until = None,
+    day: Day = None,
+    last: Annotated[
+        int | None, typer.Option("--last", help="Only the newest N records.", min=1)
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Show records, oldest first; an intent with no outcome is marked NO OUTCOME."""
+    with reported_errors(AuditStoreError):
+        output = parse_output(output)
+        query = build_filter(run, node, target, actor, action, runbook, since, until, day, last)
+        store = get_store()
+        records = store.records(query)
+        if last:
+            records.reverse()
+        open_intents = store.open_intents([r.seq for r in records if r.phase == "intent"])
+    if output == "json":
+        payload = [
+            {**r.model_dump(mode="json"), "open_intent": r.seq in open_intents} for r in records
+        ]
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    if not records:
+        typer.echo(f"no audit records match (store: {store.location})", err=True)
+        return
+    typer.echo(records_table(records, open_intents))
+
+
+@app.command()
+def verify(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Check the whole hash chain; exit 1 and name the first broken record if tampered with."""
+    with reported_errors(AuditStoreError):
+        output = parse_output(output)
+        store = get_store()
+        verdict = store.verify()
+    if output == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": verdict.ok,
+                    "store": store.location,
+                    "checked": verdict.checked,
+                    "first_broken_seq": verdict.first_break.seq if verdict.first_break else None,
+                    "reason": verdict.first_break.reason if verdict.first_break else None,
+                }
+            )
+        )
+    elif verdict.first_break is None:
+        head = verdict.head_hash[:16]
+        typer.echo(
+            f"audit trail intact: {verdict.checked} records, head {head}… ({store.location})"
+        )
+    else:
+        typer.echo(
+            f"audit trail BROKEN at {verdict.first_break} "
+            f"({verdict.checked} records before it are intact; store {store.location})",
+            err=True,
+        )
+    if not verdict.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+_CSV_FIELDS = [name for name in HASHED_FIELDS] + ["hash"]
+
+
+def _export_row(record: AuditRecord) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+@app.command()
+def export(
+    format_: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    run: Run = None,
+    node: Node = None,
+    target: Target = None,
+    actor: Actor = None,
+    action: Action = None,
+    runbook: Runbook = None,
+    since: Since = None,
+    until: Until = None,
+    day: Day = None,
+) -> None:
+    """Write records to stdout, oldest first, with their hashes (for archives and other tools)."""
+    with reported_errors(AuditStoreError):
+        if format_ not in ("jsonl", "csv"):
+            raise UserError(f"--format {format_!r} is not supported: use jsonl or csv")
+        query = build_filter(run, node, target, actor, action, runbook, since, until, day)
+        records = get_store().iter_records(query)
+        out = sys.stdout
+        if format_ == "jsonl":
+            for record in records:
+                out.write(json.dumps(_export_row(record), ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for record in records:
+                row = _export_row(record)
+                row["details"] = json.dumps(row["details"], sort_keys=True, ensure_ascii=False)
+                writer.writerow(row)
+        out.flush()
