@@ -1,0 +1,116 @@
+"""``runbook listen``: one process that receives clicks (Socket Mode or HTTP), decides them,
+and expires approvals whose gate is gone. Several may run at once: the database decides once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from slack_sdk import WebClient
+
+from runbooks.approvals import trail
+from runbooks.approvals.clicks import ClickHandler, Install, Outcome, Transport, parse_click
+from runbooks.approvals.config import SlackSettings, require
+from runbooks.approvals.listener_http import HttpListener
+from runbooks.approvals.listener_socket import SocketListener
+from runbooks.approvals.slack_client import web_client
+from runbooks.approvals.store import ApprovalStore
+
+log = logging.getLogger("runbooks.approvals")
+
+
+def discover_install(web: WebClient, settings: SlackSettings) -> Install:
+    """Our workspace (and app, if Slack says) from ``auth.test``; RUNBOOK_SLACK_APP_ID wins."""
+    answer = web.auth_test()
+    return Install(team_id=str(answer["team_id"]), app_id=settings.app_id or answer.get("app_id"))
+
+
+class Listener:
+    """Start with ``http=(host, port)`` for the HTTP endpoint, else Socket Mode."""
+
+    def __init__(
+        self,
+        settings: SlackSettings,
+        *,
+        http: tuple[str, int] | None = None,
+        store: ApprovalStore | None = None,
+        sweep_seconds: float = 30.0,
+        workers: int = 8,
+    ) -> None:
+        require(settings, "bot_token", "signing_secret" if http else "app_token")
+        self.web = web_client(settings)
+        self.handler = ClickHandler(
+            store or ApprovalStore(), self.web, discover_install(self.web, settings)
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="click")
+        self._stop = threading.Event()
+        self._sweep_seconds = sweep_seconds
+        self.outcomes: list[Future[Outcome | None]] = []
+        self.http: HttpListener | None = None
+        self.socket: SocketListener | None = None
+        if http:
+            assert settings.signing_secret is not None
+            self.http = HttpListener(
+                settings.signing_secret.get_secret_value(),
+                lambda p: self.submit(p, "http"),
+                on_unverified=self._audit_unverified,
+                host=http[0],
+                port=http[1],
+            )
+        else:
+            assert settings.app_token is not None
+            self.socket = SocketListener(
+                settings.app_token.get_secret_value(), self.web, lambda p: self.submit(p, "socket")
+            )
+
+    def start(self) -> Listener:
+        if self.http:
+            self.http.start()
+        if self.socket:
+            self.socket.start()
+        threading.Thread(target=self._sweep_loop, daemon=True, name="approval-sweep").start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.http:
+            self.http.stop()
+        if self.socket:
+            self.socket.stop()
+        self._pool.shutdown(wait=True)
+
+    def submit(self, payload: dict[str, Any], transport: Transport) -> None:
+        """After the ack: decide in a worker thread, so the transport is free at once."""
+        self.outcomes.append(self._pool.submit(self._decide, payload, transport))
+
+    def _decide(self, payload: dict[str, Any], transport: Transport) -> Outcome | None:
+        click = parse_click(payload, transport)
+        if click is None:
+            return None
+        try:
+            return self.handler.handle(click)
+        except Exception:
+            log.exception("click on approval %s by %s failed", click.approval_id, click.user)
+            raise
+
+    def _audit_unverified(self, failure: str, payload: dict[str, Any] | None) -> None:
+        """Refused before trust: record what the request claimed, marked unverified."""
+        click = parse_click(payload or {}, "http")
+        trail.audit(
+            trail.REFUSE,
+            approval_id=click.approval_id if click else "",
+            actor=f"unverified:{click.user}" if click and click.user else "unverified",
+            approval=self.handler.store.get(click.approval_id) if click else None,
+            outcome="refused",
+            details={"reason": failure, "transport": "http", "verified": False},
+        )
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self._sweep_seconds):
+            try:
+                self.handler.sweep()
+            except Exception:
+                log.exception("expiry sweep failed")

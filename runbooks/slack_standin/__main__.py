@@ -1,0 +1,36 @@
+"""``python -m runbooks.slack_standin``: run the stand-in by hand for a demo of the gate.
+
+Prints the environment to export; stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from runbooks.slack_standin.server import SlackStandin
+from runbooks.slack_standin.socket_mode import SocketModeStandin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--approver", action="append", default=["U0APPROVER"])
+    args = parser.parse_args()
+    web = SlackStandin().start(port=args.port)
+    socket = SocketModeStandin(web).start()
+    for user in args.approver:
+        web.add_user(user)
+    print(f"export RUNBOOK_SLACK_API_URL={web.api_url}")
+    print(f"export SLACK_BOT_TOKEN={web.bot_token} SLACK_APP_TOKEN={web.app_token}")
+    print("export RUNBOOK_SLACK_CHANNEL=C0OPS", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        socket.stop()
+        web.stop()
+
+
+if __name__ == "__main__":
+    main()
