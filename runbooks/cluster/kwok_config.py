@@ -17,7 +17,21 @@ STAGE_FILES = (
     "pod/fast/pod-delete.yaml",
 )
 
-_HEADER = "kind: KwokConfiguration\napiVersion: config.kwok.x-k8s.io/v1alpha1\noptions: {}\n"
+# A config file gets no defaults from kwok v0.8.0 (its defaulting only runs for flag-built
+# configs): without these, it exits "node leases parallelism must be greater than 0".
+_HEADER = """\
+kind: KwokConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  cidr: 10.0.0.0/16
+  nodeLeaseParallelism: 4
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enableDebuggingHandlers: false
+  enableProfilingHandler: false
+  enableContentionProfiling: false
+"""
 
 
 def write_kwok_config(stages_dir: Path, target: Path) -> None:

@@ -72,8 +72,10 @@ def test_eviction_api_allows_then_refuses_with_429_and_pod_is_replaced(
     pods = workloads.wait_pods_ready(cluster.api, namespace, expected=2)
     workloads.wait_pdb_observed(cluster.api, namespace, "api-pdb")
     victim = pods[0]
-    # Keep the replacement off the victim's node, so "another node" is what we check.
-    cluster.core.patch_node(victim.spec.node_name, {"spec": {"unschedulable": True}})
+    # While every node is cordoned the replacement stays Pending, so the budget stays spent
+    # (KWOK makes a replacement Ready within a second, which would refill the budget).
+    for name in group.names:
+        cluster.core.patch_node(name, {"spec": {"unschedulable": True}})
 
     _evict(cluster.core, namespace, victim.metadata.name)  # 201: the budget allows one
     with pytest.raises(ApiException) as refused:
@@ -81,6 +83,9 @@ def test_eviction_api_allows_then_refuses_with_429_and_pod_is_replaced(
 
     assert refused.value.status == 429
     assert "disruption budget" in refused.value.body.lower()
+    for name in group.names:
+        if name != victim.spec.node_name:
+            cluster.core.patch_node(name, {"spec": {"unschedulable": False}})
     replacement = _wait_for_replacement(cluster, namespace, old={p.metadata.uid for p in pods})
     assert replacement.spec.node_name != victim.spec.node_name
     assert replacement.spec.node_name in group.names
