@@ -1,0 +1,5 @@
+"""Prefect tasks that talk to Slack: post, update, thread replies. Retried when Slack says so."""
+
+from tasks.slack.messages import SlackThread, post_message, post_outcome, post_progress
+
+__all__ = ["SlackThread", "post_message", "post_outcome", "post_progress"]
