@@ -156,3 +156,18 @@ def prefect_server() -> Iterator[str]:
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A private PostgreSQL on 127.0.0.1 for the session (Debian's binaries, see
+    tests/postgres/server.py); ``postgres_server.create_database()`` gives a fresh URL.
+    Skips only when the server binaries are not installed."""
+    from tests.postgres.server import PostgresUnavailable, find_bin_dir, running_postgres
+
+    try:
+        find_bin_dir()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    with running_postgres() as server:
+        yield server

@@ -82,16 +82,14 @@ def walk(
     checked = 0
     for row in rows:
         seq = row["seq"]
-        if seq != expected_seq:
-            if seq > expected_seq:
-                missing = (
-                    f"record {expected_seq}"
-                    if seq == expected_seq + 1
-                    else f"records {expected_seq}-{seq - 1}"
-                )
-                reason = f"follows record {expected_seq - 1}: {missing} missing (deleted)"
-            else:
-                reason = f"out of order after record {expected_seq - 1}"
+        if seq > expected_seq:
+            gap = f"records {expected_seq}-{seq - 1} are" if seq > expected_seq + 1 else "it is"
+            reason = (
+                f"missing (deleted): {gap} gone, record {seq} follows record {expected_seq - 1}"
+            )
+            return Verdict(checked, Break(expected_seq, reason), expected_seq - 1, prev)
+        if seq < expected_seq:
+            reason = f"out of order: appears after record {expected_seq - 1}"
             return Verdict(checked, Break(seq, reason), expected_seq - 1, prev)
         if row["prev_hash"] != prev:
             reason = (
