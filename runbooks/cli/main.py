@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from runbooks.cli import cluster
+from runbooks.cli import cluster, listen
 from runbooks.cli.history import register as register_audit_commands
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 register_audit_commands(app)  # runbook audit ..., runbook history
+app.command(name="listen")(listen.listen)
 
 
 if __name__ == "__main__":  # pragma: no cover
