@@ -9,15 +9,37 @@ settings (``RUNBOOK_AUDIT_URL``, default a SQLite file in ``RUNBOOK_STATE_DIR``)
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
-from runbooks.audit import AuditContext, NewRecord, current_context, get_store, using_context
-from runbooks.audit.redaction import clean_text
+from runbooks.audit import (
+    AuditContext,
+    AuditRecord,
+    NewRecord,
+    RecordFilter,
+    current_context,
+    get_store,
+    using_context,
+)
+from runbooks.audit.redaction import clean, clean_text
+from runbooks.audit.summary import artifact_key, run_summary_markdown
 
-__all__ = ["AuditContext", "audit_context", "audited", "default_actor", "record"]
+__all__ = [
+    "AuditContext",
+    "audit_context",
+    "audited",
+    "default_actor",
+    "emit_step_event",
+    "publish_run_summary",
+    "record",
+]
+
+logger = logging.getLogger(__name__)
+
+_K8S_KINDS = {"node", "pod", "cluster", "namespace", "lease", "deployment", "daemonset"}
 
 
 def default_actor() -> str:
@@ -81,11 +103,13 @@ def record(
     approval_id: str | None = None,
     actor: str | None = None,
     intent_id: int | None = None,
+    emit_event: bool = True,
 ) -> int:
     """Append one record (secrets redacted, bulk truncated) and return its id (sequence number).
 
     ``actor`` overrides the context's actor for this record (e.g. the Slack user who clicked);
-    ``intent_id`` links an outcome to the intent it completes.
+    ``intent_id`` links an outcome to the intent it completes. Inside a Prefect flow run,
+    outcomes and events are also emitted as Prefect events (``emit_event=False`` to skip).
     """
     context = _resolve(actor)
     new = NewRecord(
@@ -101,7 +125,90 @@ def record(
         approval_id=approval_id,
         details=details or {},
     )
-    return get_store().append(new).seq
+    stored = get_store().append(new)
+    if emit_event and phase != "intent" and stored.flow_run_id and _in_prefect_run():
+        _emit_for(stored)
+    return stored.seq
+
+
+def _in_prefect_run() -> bool:
+    run_id, _ = _prefect_flow_run()
+    return run_id is not None
+
+
+def _emit_for(stored: AuditRecord) -> None:
+    emit_step_event(
+        stored.action,
+        stored.target,
+        target_kind=stored.target_kind,
+        outcome=stored.outcome,
+        details=stored.details,
+        record_id=stored.seq,
+        actor=stored.actor,
+    )
+
+
+def emit_step_event(
+    action: str,
+    target: str,
+    *,
+    target_kind: str = "node",
+    outcome: str | None = None,
+    details: dict[str, Any] | None = None,
+    record_id: int | None = None,
+    actor: str | None = None,
+) -> None:
+    """Emit a Prefect event for a runbook step (``kube-runbooks.node.cordon.ok``, ...), so the
+    UI's event feed and automations see it. Prefect adds the flow run as a related resource.
+    Never fails the step: an event lost is logged, the audit record is the truth."""
+    try:
+        from prefect.events import emit_event
+
+        prefix = "k8s" if target_kind in _K8S_KINDS else "kube-runbooks"
+        payload: dict[str, Any] = {"details": clean(details or {})}
+        if record_id is not None:
+            payload["audit_record"] = record_id
+        if actor:
+            payload["actor"] = actor
+        emit_event(
+            event=f"kube-runbooks.{action}.{outcome or 'done'}",
+            resource={
+                "prefect.resource.id": f"{prefix}.{target_kind}.{target}",
+                "prefect.resource.name": target,
+                "kube-runbooks.target-kind": target_kind,
+            },
+            payload=payload,
+        )
+    except Exception as exc:  # events are a view; never let one stop a runbook
+        logger.warning("could not emit Prefect event for %s %s: %s", action, target, exc)
+
+
+def publish_run_summary(flow_run_id: str | None = None, *, runbook: str | None = None) -> str:
+    """Create a Markdown artifact on the run summarising its audit records, with the command
+    that shows them in full. Call at the end of a flow (also from ``on_failure`` hooks).
+    Returns the Markdown."""
+    context = _resolve(None)
+    run_id = flow_run_id or context.flow_run_id
+    if run_id is None:
+        raise ValueError(
+            "publish_run_summary needs a flow run: call it inside a flow or pass its id"
+        )
+    store = get_store()
+    records = store.records(RecordFilter(flow_run_id=run_id))
+    name = runbook or (records[0].runbook if records else context.runbook)
+    open_intents = store.open_intents([r.seq for r in records if r.phase == "intent"])
+    markdown = run_summary_markdown(name, run_id, records, open_intents)
+    try:
+        from prefect.artifacts import create_markdown_artifact
+
+        create_markdown_artifact(
+            markdown=markdown,
+            key=artifact_key(name),
+            description=f"Audit records of {name} run {run_id}",
+        )
+    except Exception as exc:  # the artifact is a view; the records are already stored
+        logger.warning("could not create the audit summary artifact for run %s: %s", run_id, exc)
+    return markdown
 
 
 @contextmanager
