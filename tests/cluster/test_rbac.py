@@ -1,0 +1,375 @@
+"""The in-cluster manifests give the runbooks exactly what a drain needs, and nothing more.
+
+The manifests are applied with kubectl as an operator would; the real RBAC authorizer answers
+SubjectAccessReviews, and a token issued to the ServiceAccount (TokenRequest, as the kubelet
+mounts it) is used to drain a node for real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from runbooks.cluster import workloads
+from runbooks.cluster.binaries import ensure_binaries
+
+pytestmark = pytest.mark.cluster
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "deployments" / "kubernetes"
+NAMESPACE = "kube-runbooks"
+RUNBOOKS = f"system:serviceaccount:{NAMESPACE}:kube-runbooks"
+LISTENER = f"system:serviceaccount:{NAMESPACE}:kube-runbooks-listener"
+
+
+@dataclass
+class Installed:
+    """The manifests applied to the local cluster, and a client holding the runbooks' token."""
+
+    admin: client.ApiClient
+    runbooks: client.ApiClient
+
+
+def kubectl(kubeconfig: Path, *args: str) -> str:
+    binary = ensure_binaries().path("kubectl")
+    done = subprocess.run(
+        [str(binary), f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"kubectl {' '.join(args)} failed: {done.stderr}"
+    return done.stdout
+
+
+def token_client(admin: client.ApiClient, account: str) -> client.ApiClient:
+    """An API client authenticated as the ServiceAccount, with a token the API server issued."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
+    token = (
+        client.CoreV1Api(admin)
+        .create_namespaced_service_account_token(account, NAMESPACE, request)
+        .status.token
+    )
+    config = client.Configuration()
+    config.host = admin.configuration.host
+    config.ssl_ca_cert = admin.configuration.ssl_ca_cert
+    config.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(config)
+
+
+def wait_namespace_gone_if_terminating(core: client.CoreV1Api, timeout: float = 180) -> None:
+    """A previous run's `kubectl delete` may still be emptying the namespace."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = core.read_namespace(NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if found.metadata.deletion_timestamp is None:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"namespace {NAMESPACE} still terminating after {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def installed(cluster) -> Iterator[Installed]:
+    wait_namespace_gone_if_terminating(cluster.core)
+    kubectl(cluster.kubeconfig, "apply", "-k", str(MANIFESTS))
+    core = cluster.core
+    for name, data in (
+        ("kube-runbooks-audit", {"url": "sqlite:////tmp/audit.db"}),
+        ("kube-runbooks-slack", {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s"}),
+    ):
+        try:
+            core.create_namespaced_secret(
+                NAMESPACE,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    workloads.ensure_namespace(cluster.api, NAMESPACE)  # waits for the namespace to be usable
+    try:
+        yield Installed(admin=cluster.api, runbooks=token_client(cluster.api, "kube-runbooks"))
+    finally:
+        kubectl(cluster.kubeconfig, "delete", "-k", str(MANIFESTS), "--wait=false")
+
+
+def may(
+    api: client.ApiClient,
+    user: str,
+    verb: str,
+    resource: str,
+    group: str = "",
+    subresource: str | None = None,
+    namespace: str | None = None,
+) -> bool:
+    """Ask the real authorizer whether ``user`` may ``verb`` the resource."""
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(
+            user=user,
+            groups=[
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{NAMESPACE}",
+                "system:authenticated",
+            ],
+            resource_attributes=client.V1ResourceAttributes(
+                verb=verb,
+                group=group,
+                resource=resource,
+                subresource=subresource,
+                namespace=namespace,
+            ),
+        )
+    )
+    answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
+    return bool(answer.status.allowed)
+
+
+# (verb, resource, group, subresource, namespace): what a drain and the runbooks need.
+NEEDED = [
+    ("get", "nodes", "", None, None),
+    ("list", "nodes", "", None, None),
+    ("watch", "nodes", "", None, None),
+    ("patch", "nodes", "", None, None),  # cordon / uncordon
+    ("list", "pods", "", None, None),
+    ("watch", "pods", "", None, "payments"),
+    ("create", "pods", "", "eviction", "payments"),
+    ("get", "poddisruptionbudgets", "policy", None, "payments"),
+    ("list", "poddisruptionbudgets", "policy", None, None),
+    ("list", "daemonsets", "apps", None, None),
+    ("create", "events", "", None, "default"),
+    ("get", "leases", "coordination.k8s.io", None, NAMESPACE),
+    ("create", "leases", "coordination.k8s.io", None, NAMESPACE),
+    ("update", "leases", "coordination.k8s.io", None, NAMESPACE),
+    ("create", "jobs", "batch", None, NAMESPACE),
+    ("watch", "jobs", "batch", None, NAMESPACE),
+    ("delete", "jobs", "batch", None, NAMESPACE),
+]
+
+FORBIDDEN = [
+    ("get", "secrets", "", None, NAMESPACE),
+    ("list", "secrets", "", None, None),
+    ("watch", "secrets", "", None, "kube-system"),
+    ("delete", "namespaces", "", None, None),
+    ("delete", "namespaces", "", None, NAMESPACE),
+    ("delete", "nodes", "", None, None),
+    ("create", "nodes", "", None, None),
+    ("update", "nodes", "", None, None),
+    ("delete", "pods", "", None, "payments"),  # evict, never delete: budgets must hold
+    ("create", "pods", "", None, NAMESPACE),
+    ("update", "leases", "coordination.k8s.io", None, "kube-system"),  # leader election
+    ("create", "jobs", "batch", None, "default"),
+    ("create", "serviceaccounts", "", "token", NAMESPACE),
+    ("bind", "clusterroles", "rbac.authorization.k8s.io", None, None),
+    ("escalate", "roles", "rbac.authorization.k8s.io", None, NAMESPACE),
+    ("patch", "deployments", "apps", None, NAMESPACE),
+    ("get", "configmaps", "", None, NAMESPACE),
+]
+
+
+def _label(case: tuple[str, str, str, str | None, str | None]) -> str:
+    verb, resource, _, sub, ns = case
+    return f"{verb} {resource}{'/' + sub if sub else ''} in {ns or 'cluster'}"
+
+
+@pytest.mark.parametrize("case", NEEDED, ids=_label)
+def test_runbooks_account_may_do_what_a_drain_needs(
+    installed: Installed, case: tuple[str, str, str, str | None, str | None]
+) -> None:
+    verb, resource, group, sub, ns = case
+    assert may(installed.admin, RUNBOOKS, verb, resource, group, sub, ns)
+
+
+@pytest.mark.parametrize("case", FORBIDDEN, ids=_label)
+def test_runbooks_account_may_not_read_secrets_delete_namespaces_or_nodes(
+    installed: Installed, case: tuple[str, str, str, str | None, str | None]
+) -> None:
+    verb, resource, group, sub, ns = case
+    assert not may(installed.admin, RUNBOOKS, verb, resource, group, sub, ns)
+
+
+def test_listener_account_may_not_touch_the_cluster(installed: Installed) -> None:
+    for verb, resource, group, ns in [
+        ("list", "nodes", "", None),
+        ("patch", "nodes", "", None),
+        ("list", "pods", "", None),
+        ("get", "secrets", "", NAMESPACE),
+        ("create", "leases", "coordination.k8s.io", NAMESPACE),
+    ]:
+        assert not may(installed.admin, LISTENER, verb, resource, group, None, ns), verb + resource
+
+
+def test_runbooks_account_holds_no_rules_beyond_the_declared_ones(installed: Installed) -> None:
+    """Everything the token may do in the engine's namespace, as the API server lists it."""
+    review = client.V1SelfSubjectRulesReview(
+        spec=client.V1SelfSubjectRulesReviewSpec(namespace=NAMESPACE)
+    )
+    rules = (
+        client.AuthorizationV1Api(installed.runbooks)
+        .create_self_subject_rules_review(review)
+        .status.resource_rules
+    )
+    granted = {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.api_groups or [""]
+        for resource in rule.resources or []
+        for verb in rule.verbs
+    }
+    every_account = {  # system:basic-user: ask the API what you may do
+        ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
+        ("authorization.k8s.io", "selfsubjectrulesreviews", "create"),
+        ("authentication.k8s.io", "selfsubjectreviews", "create"),
+    }
+    declared = (
+        {("", "nodes", v) for v in ("get", "list", "watch", "patch")}
+        | {
+            ("", "pods", "list"),
+            ("", "pods", "watch"),
+            ("", "pods/eviction", "create"),
+            ("policy", "poddisruptionbudgets", "get"),
+            ("policy", "poddisruptionbudgets", "list"),
+            ("policy", "poddisruptionbudgets", "watch"),
+            ("apps", "daemonsets", "list"),
+            ("", "events", "create"),
+            ("events.k8s.io", "events", "create"),
+            ("coordination.k8s.io", "leases", "get"),
+            ("coordination.k8s.io", "leases", "create"),
+            ("coordination.k8s.io", "leases", "update"),
+            ("", "pods/log", "get"),
+        }
+        | {("batch", "jobs", v) for v in ("get", "list", "watch", "create", "delete")}
+    )
+    assert granted - every_account == declared
+
+
+def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
+    installed: Installed, cluster, node_group, namespace: str
+) -> None:
+    group = node_group(1)
+    node = group.names[0]
+    workloads.create_deployment(
+        cluster.api,
+        namespace,
+        "web",
+        replicas=2,
+        node_selector=group.node_selector,
+        min_available=1,
+    )
+    workloads.wait_pods_ready(cluster.api, namespace, expected=2)
+    workloads.wait_pdb_observed(cluster.api, namespace, "web-pdb")
+    core = client.CoreV1Api(installed.runbooks)
+
+    # cordon, read the budget, evict what runs on the node, watch it go, uncordon
+    core.patch_node(node, {"spec": {"unschedulable": True}})
+    budget = client.PolicyV1Api(installed.runbooks).read_namespaced_pod_disruption_budget(
+        "web-pdb", namespace
+    )
+    assert budget.status.disruptions_allowed == 1
+    pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    assert len(pods) == 2
+    first = pods[0]
+    core.create_namespaced_pod_eviction(
+        first.metadata.name,
+        first.metadata.namespace,
+        client.V1Eviction(
+            metadata=client.V1ObjectMeta(
+                name=first.metadata.name, namespace=first.metadata.namespace
+            )
+        ),
+    )
+    gone = False
+    for event in watch.Watch().stream(
+        core.list_namespaced_pod,
+        namespace,
+        field_selector=f"metadata.name={first.metadata.name}",
+        timeout_seconds=60,
+    ):
+        if event["type"] == "DELETED" and event["object"].metadata.uid == first.metadata.uid:
+            gone = True
+            break
+    assert gone, f"evicted pod {first.metadata.name} did not go"
+    core.patch_node(node, {"spec": {"unschedulable": None}})
+    assert not cluster.core.read_node(node).spec.unschedulable
+
+    # the maintenance Lease, in the engine's namespace
+    coordination = client.CoordinationV1Api(installed.runbooks)
+    lease_name = f"rbac-{uuid.uuid4().hex[:6]}"
+    coordination.create_namespaced_lease(
+        NAMESPACE,
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(name=lease_name),
+            spec=client.V1LeaseSpec(holder_identity="rbac-test", lease_duration_seconds=15),
+        ),
+    )
+    lease = coordination.read_namespaced_lease(lease_name, NAMESPACE)
+    lease.spec.holder_identity = None
+    coordination.replace_namespaced_lease(lease_name, NAMESPACE, lease)
+
+    refused = []
+    for attempt, call in [
+        (
+            "read the audit Secret",
+            lambda: core.read_namespaced_secret("kube-runbooks-audit", NAMESPACE),
+        ),
+        ("delete the node", lambda: core.delete_node(node)),
+        ("delete the namespace", lambda: core.delete_namespace(namespace)),
+        ("delete a pod", lambda: core.delete_namespaced_pod(pods[1].metadata.name, namespace)),
+        ("take kube-system's Leases", lambda: coordination.list_namespaced_lease("kube-system")),
+    ]:
+        try:
+            call()
+        except ApiException as exc:
+            if exc.status == 403:
+                refused.append(attempt)
+    assert refused == [
+        "read the audit Secret",
+        "delete the node",
+        "delete the namespace",
+        "delete a pod",
+        "take kube-system's Leases",
+    ]
+    assert cluster.core.read_node(node).metadata.deletion_timestamp is None
+
+
+def test_worker_and_listener_run_under_restricted_pod_security_with_probes_and_requests(
+    installed: Installed,
+) -> None:
+    apps = client.AppsV1Api(installed.admin)
+    deadline = time.monotonic() + 60
+    while True:
+        deployments = {d.metadata.name: d for d in apps.list_namespaced_deployment(NAMESPACE).items}
+        available = {n for n, d in deployments.items() if (d.status.available_replicas or 0) >= 1}
+        if available == {"kube-runbooks-worker", "kube-runbooks-listener"}:
+            break
+        assert time.monotonic() < deadline, f"available after 60s: {sorted(available)}"
+        time.sleep(0.5)
+    for deployment in deployments.values():
+        pod = deployment.spec.template.spec
+        for container in pod.containers:
+            assert container.liveness_probe and container.readiness_probe, container.name
+            assert container.resources.requests["cpu"] and container.resources.requests["memory"]
+            assert container.resources.limits["memory"]
+    listener_pods = (
+        client.CoreV1Api(installed.admin)
+        .list_namespaced_pod(
+            NAMESPACE, label_selector="app.kubernetes.io/name=kube-runbooks-listener"
+        )
+        .items
+    )
+    assert listener_pods
+    for pod in listener_pods:  # the listener carries no Kubernetes credentials at all
+        mounts = [m.mount_path for c in pod.spec.containers for m in c.volume_mounts or []]
+        assert "/var/run/secrets/kubernetes.io/serviceaccount" not in mounts
