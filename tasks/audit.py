@@ -222,8 +222,10 @@ def audited(
 ) -> Iterator[dict[str, Any]]:
     """Record the intent, run the block, record the outcome linked to it; errors re-raised.
 
-    The yielded dict is the outcome's details: fill it with what happened (pods evicted, ...).
-    If the intent cannot be written the block does not run: no unaudited change.
+    The yielded dict is the outcome's details: fill it with what happened (pods evicted, ...);
+    the outcome also repeats the intent's details, so each record reads on its own and
+    ``audit show --node`` finds both halves. If the intent cannot be written the block does
+    not run: no unaudited change.
     """
     intent = record(
         action,
@@ -237,7 +239,7 @@ def audited(
     try:
         yield result
     except BaseException as exc:
-        failed = dict(result)
+        failed = {**(details or {}), **result}
         failed["error"] = clean_text(f"{type(exc).__name__}: {exc}")
         record(
             action,
@@ -256,7 +258,7 @@ def audited(
         target_kind=target_kind,
         phase="outcome",
         outcome="ok",
-        details=result,
+        details={**(details or {}), **result},
         approval_id=approval_id,
         intent_id=intent,
     )

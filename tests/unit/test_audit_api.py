@@ -38,7 +38,7 @@ def test_audited_writes_intent_then_outcome_linked_to_it(store: AuditStore) -> N
     )
     assert intent.runbook == "rolling-node-maintenance"
     assert (done.phase, done.outcome, done.intent_seq) == ("outcome", "ok", intent.seq)
-    assert done.details == {"was_cordoned": False}
+    assert done.details == {"reason": "kernel", "was_cordoned": False}
 
 
 def test_failed_step_records_the_error_and_reraises(store: AuditStore) -> None:
