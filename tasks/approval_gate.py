@@ -98,6 +98,7 @@ def approval_gate(
     runbook: str | None = None,
     wait: Literal["pause", "suspend"] = "pause",
     poll_interval: int = 2,
+    expiry_grace: timedelta = timedelta(seconds=60),
     store: ApprovalStore | None = None,
 ) -> Approved:
     """Ask for approval of ``plan`` and wait; returns only if approved for this run and plan.
@@ -105,6 +106,10 @@ def approval_gate(
     Call it from a flow body (Prefect pauses flows, not tasks). ``wait="suspend"`` releases the
     worker while waiting; it needs a deployment and re-runs the flow from the top on resume,
     where this call finds its own approval again instead of asking twice.
+
+    At the time limit the listener expires the approval and resumes the run, so the run fails
+    with the reason; Prefect's own pause timeout (``expiry_grace`` later) is the fallback when
+    no listener runs, and then the run's state says only "never resumed" (Prefect's wording).
     """
     run_id = flow_run.id
     if not run_id:
@@ -133,6 +138,7 @@ def approval_gate(
         if current.state is not ApprovalState.PENDING:
             return _verdict(current, run_id=str(run_id), digest=digest)
         remaining = (current.expires_at - utcnow()).total_seconds()
+        pause_timeout = math.ceil(remaining + expiry_grace.total_seconds())
         if remaining <= 0:
             return _expired(store, current, run_id=str(run_id), digest=digest)
         wait_for = ApprovalDecision.with_initial_data(
@@ -142,13 +148,13 @@ def approval_gate(
             if wait == "suspend":
                 suspend_flow_run(
                     wait_for_input=wait_for,
-                    timeout=math.ceil(remaining),
+                    timeout=pause_timeout,
                     key=f"{current.pause_key}-{attempt}",
                 )
             else:
                 pause_flow_run(
                     wait_for_input=wait_for,
-                    timeout=math.ceil(remaining),
+                    timeout=pause_timeout,
                     poll_interval=poll_interval,
                     key=f"{current.pause_key}-{attempt}",
                 )

@@ -216,7 +216,13 @@ class ClickHandler:
         return Outcome("decided" if final else "counted", state=approval.state, resumed=resumed)
 
     def expire(self, approval: Approval) -> bool:
-        return expire(self.store, self.slack, approval, now=self.clock(), actor="runbook-listener")
+        """Expire (once), then resume the run so the gate stops it with the reason."""
+        if not expire(self.store, self.slack, approval, now=self.clock(), actor="runbook-listener"):
+            return False
+        expired = self.store.get(approval.id)
+        if expired is not None:
+            self.resume(expired)
+        return True
 
     def sweep(self) -> int:
         """Expire every pending approval past its limit (a gate whose process died)."""

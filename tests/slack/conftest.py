@@ -107,7 +107,7 @@ PLAN = "| node | pods to evict |\n|---|---|\n| worker-3 | 14 |"
 
 @flow(name="demo-gated-change")
 def gated_change(
-    approver_policy: ApproverPolicy, ttl_seconds: float, plan: str = PLAN
+    approver_policy: ApproverPolicy, ttl_seconds: float, plan: str = PLAN, expiry_grace: float = 5
 ) -> str:
     """A runbook shaped like the real ones: ask, then act, reporting in the thread."""
     approved = approval_gate(
@@ -117,17 +117,22 @@ def gated_change(
         timeout=timedelta(seconds=ttl_seconds),
         requester=REQUESTER,
         poll_interval=1,
+        expiry_grace=timedelta(seconds=expiry_grace),
     )
     post_progress(approved.thread, "cordoned worker-3")
     post_outcome(approved.thread, "drain of worker-3 done")
     return f"changed, approved by {','.join(approved.approvers)}"
 
 
-def start_gated_run(approver_policy: ApproverPolicy, ttl_seconds: float = 60) -> GatedRun:
+def start_gated_run(
+    approver_policy: ApproverPolicy, ttl_seconds: float = 60, expiry_grace: float = 5
+) -> GatedRun:
     run = GatedRun(thread=threading.Thread(daemon=True, target=lambda: None))
 
     def target() -> None:
-        state = gated_change(approver_policy, ttl_seconds, return_state=True)
+        state = gated_change(
+            approver_policy, ttl_seconds, expiry_grace=expiry_grace, return_state=True
+        )
         run.result["state"] = state
         run.result["value"] = state.result(raise_on_failure=False)
 
