@@ -1,0 +1,208 @@
+"""The runbook's parameters: one pydantic model, which is also the Prefect UI form."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+
+from runbooks.kube_target import KubeTarget
+from runbooks.maintenance.blockers import parse_alert_filter
+from runbooks.maintenance.drain_plan import DrainOptions
+from runbooks.maintenance.durations import parse_duration, validate_max_unavailable
+
+
+def _duration(value: object) -> object:
+    """Accept "15m"/"1h30m"/seconds; let pydantic read ISO 8601 ("PT15M") itself."""
+    if isinstance(value, str) and value.upper().startswith("P"):
+        return value
+    if isinstance(value, str | int | float):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be carried out as asked (unknown node, bad selector, ...): nothing
+    was changed. The CLI exits 2 with this message."""
+
+
+class MaintenanceAction(BaseModel):
+    """What to do to each drained node before it returns to service."""
+
+    kind: Literal["none", "command", "job", "manual"] = Field(
+        default="none",
+        description="none: drain and uncordon only; command: run a local command line; "
+        "job: run a Kubernetes Job pinned to the node; manual: pause until a person says done.",
+    )
+    command: str | None = Field(
+        default=None,
+        description="Command line for kind=command (split as a shell would, run without a "
+        "shell), or the container command for kind=job. {node} is replaced by the node name.",
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=30), description="Give up on the action after this long."
+    )
+    reboots: bool = Field(
+        default=False,
+        description="The action reboots the node: wait for its boot ID to change, then Ready.",
+    )
+    job_image: str = Field(default="busybox:1.36", description="Container image for kind=job.")
+    job_namespace: str = Field(default="kube-system", description="Namespace for kind=job.")
+
+    @model_validator(mode="after")
+    def _command_needed(self) -> MaintenanceAction:
+        if self.kind == "command" and not (self.command and self.command.strip()):
+            raise ValueError("action 'command' needs a command line (--command)")
+        if self.command:
+            try:
+                shlex.split(self.command)
+            except ValueError as exc:
+                raise ValueError(f"cannot split command {self.command!r}: {exc}") from None
+        return self
+
+    def argv(self, node: str) -> list[str]:
+        return [part.replace("{node}", node) for part in shlex.split(self.command or "")]
+
+
+class Blockers(BaseModel):
+    """Reasons not to take the next batch out: firing alerts, or pods that must not be disturbed."""
+
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus base URL; firing alerts from /api/v1/alerts."
+    )
+    alertmanager_url: str | None = Field(
+        default=None, description="Alertmanager base URL; active alerts from /api/v2/alerts."
+    )
+    alert_filter: str = Field(
+        default="",
+        description="Which alerts block, as matchers: 'severity=critical,alertname=~Node.*'. "
+        "Empty: every firing alert blocks. Operators: = != =~ !~.",
+    )
+    ignore_alerts: list[str] = Field(
+        default_factory=lambda: ["Watchdog", "InfoInhibitor"],
+        description="Alert names that never block (always-firing heartbeats).",
+    )
+    pod_selector: str | None = Field(
+        default=None,
+        description="Label selector; any matching pod (in any namespace) blocks, e.g. "
+        "'app=backup-running'.",
+    )
+    check_interval: Duration = Field(
+        default=timedelta(seconds=60), description="While blocked, re-check this often."
+    )
+    max_wait: Duration = Field(
+        default=timedelta(minutes=30), description="Halt if still blocked after this long."
+    )
+
+    @field_validator("alert_filter")
+    @classmethod
+    def _filter_readable(cls, value: str) -> str:
+        parse_alert_filter(value)
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.prometheus_url or self.alertmanager_url or self.pod_selector)
+
+
+class LeaseSettings(BaseModel):
+    """The coordination.k8s.io Lease that makes maintenance one-at-a-time per cluster."""
+
+    namespace: str = Field(default="kube-system", description="Namespace of the Lease.")
+    name: str = Field(default="kube-runbooks-maintenance", description="Name of the Lease.")
+    duration: Duration = Field(
+        default=timedelta(seconds=60),
+        description="A holder that stops renewing for this long is taken over.",
+    )
+
+    @field_validator("duration")
+    @classmethod
+    def _at_least_3s(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 3:
+            raise ValueError("lease duration must be at least 3s")
+        return value
+
+
+class MaintenanceParams(BaseModel):
+    """Roll maintenance across nodes: cordon, drain, act, wait Ready, uncordon."""
+
+    target: KubeTarget = Field(default_factory=KubeTarget, description="Which cluster.")
+    nodes: list[str] = Field(default_factory=list, description="Nodes by name.")
+    selector: str | None = Field(
+        default=None, description="Nodes by label selector, e.g. 'pool=workers'."
+    )
+    max_unavailable: str = Field(
+        default="1",
+        description="Most nodes out at once (count, or percent of the selected nodes), "
+        "counting nodes already unschedulable or NotReady.",
+    )
+    drain_timeout: Duration = Field(
+        default=timedelta(minutes=15), description="Give up draining a node after this long."
+    )
+    ready_timeout: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Give up waiting for the node to be Ready after the action.",
+    )
+    grace_period: int | None = Field(
+        default=None, ge=0, description="Seconds each pod gets to stop; empty: the pod's own."
+    )
+    delete_emptydir_data: bool = Field(
+        default=False, description="Evict pods with emptyDir volumes (their data is lost)."
+    )
+    force: bool = Field(
+        default=False, description="Evict pods without a controller (they are gone for good)."
+    )
+    ignore_daemonsets: bool = Field(
+        default=True, description="Leave DaemonSet pods in place; if off, they refuse the drain."
+    )
+    on_drain_failure: Literal["uncordon", "leave-cordoned"] = Field(
+        default="uncordon",
+        description="A node whose drain failed: uncordon it (its evicted pods run elsewhere "
+        "already), or leave it cordoned for a person.",
+    )
+    action: MaintenanceAction = Field(default_factory=MaintenanceAction)
+    blockers: Blockers = Field(default_factory=Blockers)
+    dry_run: bool = Field(default=False, description="Show the plan; change nothing.")
+    deadline: datetime | None = Field(
+        default=None,
+        description="Start no new batch after this time; finish the one in hand and report "
+        "the nodes left for next time.",
+    )
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    # The approval seam (issue 5) adds: approval: ApprovalPolicy | None = None
+
+    @field_validator("max_unavailable", mode="before")
+    @classmethod
+    def _max_unavailable(cls, value: object) -> str:
+        if not isinstance(value, str | int):
+            raise ValueError("max-unavailable must be a count or a percentage")
+        return validate_max_unavailable(value)
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_names(cls, value: list[str]) -> list[str]:
+        bad = [n for n in value if not _DNS_LABEL.match(n)]
+        if bad:
+            raise ValueError(f"not valid node names: {', '.join(bad)}")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _something_selected(self) -> MaintenanceParams:
+        if not self.nodes and not (self.selector and self.selector.strip()):
+            raise ValueError("name the nodes to maintain, or give a --selector")
+        return self
+
+    @property
+    def drain_options(self) -> DrainOptions:
+        return DrainOptions(
+            delete_emptydir_data=self.delete_emptydir_data,
+            force=self.force,
+            ignore_daemonsets=self.ignore_daemonsets,
+        )

@@ -1,0 +1,211 @@
+"""Drain one node: evict every pod the plan says to, wait by watching until each is gone.
+
+One thread, one loop: evictions that a budget refuses are retried on their own backoff timers
+(5 s doubling to 30 s, with jitter: never kubectl-library's hot loop), while a watch on the
+node's pods collects deletions in between. A pod is gone when it is deleted or replaced by one
+with another UID; every watch turn ends with a LIST as resync, so a missed event costs one turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from runbooks.kube_target import KubeTarget
+from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, plan_drain
+from runbooks.maintenance.durations import format_duration
+from runbooks.maintenance.facts import PodRef
+from tasks import audit
+from tasks.kube import client as kube
+from tasks.kube import pods as pod_reads
+from tasks.kube.eviction import Answer, evict
+
+RESYNC_SECONDS = 30
+BUDGET_RETRY_FIRST = 5.0
+BUDGET_RETRY_CAP = 30.0
+
+
+class DrainFailed(RuntimeError):
+    """The drain stopped; the message names the pods or the budget, ``evicted`` what went."""
+
+    def __init__(self, message: str, evicted: list[str], refused: bool = False) -> None:
+        super().__init__(message)
+        self.evicted = evicted
+        self.refused = refused
+
+
+@dataclass
+class _Pending:
+    pod: PodRef
+    due: float = 0.0
+    attempts: int = 0
+    blocked_by: str | None = None  # "PodDisruptionBudget ns/name (...)" or a throttle message
+    budget: str | None = None
+
+
+@dataclass
+class _State:
+    to_evict: dict[PodRef, _Pending] = field(default_factory=dict)
+    waiting: set[PodRef] = field(default_factory=set)  # evicted or terminating, not yet gone
+    evicted: list[str] = field(default_factory=list)
+
+
+def drain(
+    target: KubeTarget,
+    node: str,
+    options: DrainOptions,
+    timeout: float,
+    grace_period: int | None = None,
+    log: logging.Logger | logging.LoggerAdapter = logging.getLogger("kube_runbooks.drain"),  # noqa: B008
+) -> list[str]:
+    """Drain ``node`` (already cordoned); returns the pods evicted. Re-plans from a fresh list,
+    so a pod that appeared since the plan and must be refused stops the drain before any
+    eviction. Raises DrainFailed naming what blocked."""
+    started = time.monotonic()
+    deadline = started + timeout
+    pods, version = pod_reads.node_pods(target, node)
+    plan: DrainPlan = plan_drain(node, pods, options, pod_reads.daemonsets(target))
+    if plan.refused:
+        listed = "; ".join(f"{d.pod}: {d.reason}" for d in plan.refused)
+        raise DrainFailed(f"drain of {node} refused: {listed}", [], refused=True)
+    core = kube.core(target)
+    state = _State(to_evict={p: _Pending(p) for p in plan.evict}, waiting=set(plan.wait_for))
+    while state.to_evict or state.waiting:
+        now = time.monotonic()
+        if now >= deadline:
+            raise DrainFailed(_timeout_message(target, node, state, timeout), state.evicted)
+        for pending in [p for p in state.to_evict.values() if p.due <= now]:
+            _attempt(core, target, node, pending, state, grace_period, log)
+        if not state.to_evict and not state.waiting:
+            break
+        next_due = min((p.due for p in state.to_evict.values()), default=deadline)
+        wait_for = max(0.0, min(next_due, deadline) - time.monotonic())
+        if not state.waiting:
+            time.sleep(wait_for)
+            continue
+        version = _watch_gone(core, node, state, version, min(wait_for, RESYNC_SECONDS))
+        if state.waiting:  # resync: one LIST settles whatever the watch missed
+            current, version = pod_reads.node_pods(target, node)
+            present = {p.ref for p in current}
+            state.waiting &= present
+    log.info(
+        "drained %s: %d pods evicted in %s",
+        node,
+        len(state.evicted),
+        format_duration(time.monotonic() - started),
+    )
+    return state.evicted
+
+
+def _attempt(
+    core: client.CoreV1Api,
+    target: KubeTarget,
+    node: str,
+    pending: _Pending,
+    state: _State,
+    grace_period: int | None,
+    log: logging.Logger | logging.LoggerAdapter,
+) -> None:
+    pod = pending.pod
+    with audit.audited(
+        "pod.evict", str(pod), target_kind="pod", details={"node": node, "uid": pod.uid}
+    ) as outcome:
+        result = evict(core, pod, grace_period)
+        outcome["answer"] = result.answer.value
+        if result.message:
+            outcome["message"] = result.message
+    if result.answer == Answer.EVICTED:
+        del state.to_evict[pod]
+        state.waiting.add(pod)
+        state.evicted.append(str(pod))
+        log.debug("evicting %s", pod)
+        return
+    if result.answer == Answer.GONE:
+        del state.to_evict[pod]
+        return
+    if result.answer == Answer.FAILED:
+        raise DrainFailed(f"eviction of {pod} on {node} failed: {result.message}", state.evicted)
+    pending.attempts += 1
+    if result.answer == Answer.BUDGET:
+        delay = min(BUDGET_RETRY_CAP, BUDGET_RETRY_FIRST * 2 ** (pending.attempts - 1))
+        if result.budget and result.budget != pending.budget:
+            pending.budget = result.budget
+            info = pod_reads.budget(target, pod.namespace, result.budget)
+            pending.blocked_by = (
+                info.describe() if info else f"PodDisruptionBudget {pod.namespace}/{result.budget}"
+            )
+        pending.blocked_by = pending.blocked_by or result.message
+    else:
+        delay = result.retry_after or min(BUDGET_RETRY_CAP, 1.0 * 2 ** (pending.attempts - 1))
+        pending.blocked_by = result.message
+    delay *= random.uniform(0.8, 1.2)
+    pending.due = time.monotonic() + delay
+    log.info("eviction of %s blocked by %s; retrying in %.0fs", pod, pending.blocked_by, delay)
+
+
+def _watch_gone(
+    core: client.CoreV1Api, node: str, state: _State, version: str, seconds: float
+) -> str:
+    """Watch the node's pods for up to ``seconds``; drop waited-for pods as they go."""
+    if seconds < 0.5:
+        return version
+    stream = watch.Watch()
+    names = {(p.namespace, p.name): p for p in state.waiting}
+    try:
+        for event in stream.stream(
+            core.list_pod_for_all_namespaces,
+            field_selector=f"spec.nodeName={node}",
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=max(1, round(seconds)),
+            _request_timeout=round(seconds) + 10,
+        ):
+            obj = event["object"]
+            meta = obj.metadata
+            if meta.resource_version:
+                version = meta.resource_version
+            ref = names.get((meta.namespace, meta.name))
+            if ref is not None and (event["type"] == "DELETED" or meta.uid != ref.uid):
+                state.waiting.discard(ref)
+                del names[(meta.namespace, meta.name)]
+            if not state.waiting:
+                break
+    except ApiException as exc:
+        if exc.status != 410:  # resourceVersion too old: the resync LIST recovers
+            raise
+    finally:
+        stream.stop()
+    return version
+
+
+def _timeout_message(target: KubeTarget, node: str, state: _State, timeout: float) -> str:
+    waited = format_duration(timeout)
+    blocked = [p for p in state.to_evict.values() if p.blocked_by]
+    budgets = sorted({p.blocked_by for p in blocked if p.budget and p.blocked_by})
+    if budgets:
+        # re-read so the message carries the budget's state now, not at the first refusal
+        fresh = []
+        for p in {p.budget: p for p in blocked if p.budget}.values():
+            info = pod_reads.budget(target, p.pod.namespace, p.budget or "")
+            fresh.append(info.describe() if info else p.blocked_by or "")
+        pods = ", ".join(str(p.pod) for p in state.to_evict.values())
+        return (
+            f"drain of {node} blocked by {'; '.join(sorted(fresh))}; waited {waited} "
+            f"(pods not evicted: {pods})"
+        )
+    parts = []
+    if state.to_evict:
+        pods = ", ".join(
+            f"{p.pod} ({p.blocked_by or 'not attempted'})" for p in state.to_evict.values()
+        )
+        parts.append(f"pods not evicted: {pods}")
+    if state.waiting:
+        parts.append(
+            f"pods still terminating: {', '.join(str(p) for p in sorted(state.waiting, key=str))}"
+        )
+    return f"drain of {node} did not finish in {waited}: {'; '.join(parts)}"

@@ -1,0 +1,61 @@
+"""Read what a drain needs: the pods on a node, the DaemonSets that exist, the budgets."""
+
+from __future__ import annotations
+
+from runbooks.kube_target import KubeTarget
+from runbooks.maintenance.facts import BudgetInfo, PodInfo
+from tasks.kube import client as kube
+from tasks.kube.convert import budget_info, pod_info
+from tasks.kube.retry import retrying
+
+PAGE = 500  # kubectl drain's default chunk size
+
+
+def node_pods(target: KubeTarget, node: str) -> tuple[list[PodInfo], str]:
+    """All pods bound to ``node`` (paginated) and the list's resourceVersion, to watch from."""
+    core = kube.core(target)
+    pods: list[PodInfo] = []
+    token: str | None = None
+    version = ""
+    while True:
+        page = retrying(
+            lambda t=token: core.list_pod_for_all_namespaces(  # type: ignore[misc]
+                field_selector=f"spec.nodeName={node}", limit=PAGE, _continue=t
+            ),
+            f"list pods on {node}",
+        )
+        pods += [pod_info(p) for p in page.items]
+        version = version or page.metadata.resource_version
+        token = page.metadata._continue
+        if not token:
+            return pods, version
+
+
+def daemonsets(target: KubeTarget) -> set[str]:
+    """ "namespace/name" of every DaemonSet: a DaemonSet pod whose owner is missing is orphaned."""
+    items = retrying(kube.apps(target).list_daemon_set_for_all_namespaces, "list DaemonSets").items
+    return {f"{d.metadata.namespace}/{d.metadata.name}" for d in items}
+
+
+def budgets(target: KubeTarget) -> list[BudgetInfo]:
+    items = retrying(
+        kube.policy(target).list_pod_disruption_budget_for_all_namespaces,
+        "list PodDisruptionBudgets",
+    ).items
+    return [budget_info(b) for b in items]
+
+
+def budget(target: KubeTarget, namespace: str, name: str) -> BudgetInfo | None:
+    from kubernetes.client.rest import ApiException
+
+    try:
+        return budget_info(
+            retrying(
+                lambda: kube.policy(target).read_namespaced_pod_disruption_budget(name, namespace),
+                f"read PodDisruptionBudget {namespace}/{name}",
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
