@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from prefect.client.orchestration import get_client
 
 from runbooks.audit import AuditRecord, RecordFilter, get_store
@@ -9,7 +11,7 @@ from runbooks.audit import AuditRecord, RecordFilter, get_store
 
 def run_state(flow_run_id: str) -> str:
     with get_client(sync_client=True) as client:
-        state = client.read_flow_run(flow_run_id).state
+        state = client.read_flow_run(UUID(flow_run_id)).state
     return state.type.value if state else "NONE"
 
 

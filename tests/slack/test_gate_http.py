@@ -81,7 +81,7 @@ def test_approve_resumes_the_run_and_it_proceeds(
 def test_reject_stops_the_run_with_who_rejected(
     slack: SlackStandin, clicks: ClickSimulator, http_listener: Listener
 ):
-    run, message, approval = paused_run(slack)
+    run, message, _ = paused_run(slack)
 
     clicks.http_click(
         http_listener.http.url,  # type: ignore[union-attr]
@@ -203,7 +203,11 @@ def test_two_person_rule_counts_distinct_people_across_two_listeners(
 
         # alice again and bob at the same moment, on different listeners
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda pair: clicks.http_click(*pair), zip(urls, [alice, bob])))
+            list(
+                pool.map(
+                    lambda pair: clicks.http_click(*pair), zip(urls, [alice, bob], strict=True)
+                )
+            )
         assert run.wait()["state"].is_completed()
     finally:
         second.stop()
@@ -259,7 +263,7 @@ def test_rate_limits_and_slack_errors_when_posting_are_retried(
     slack.inject("chat.postMessage", status=429, retry_after=1, times=2)
     slack.inject("chat.postMessage", error="internal_error", times=1)
 
-    run, message, approval = paused_run(slack)
+    run, message, _ = paused_run(slack)
     clicks.http_click(
         http_listener.http.url,  # type: ignore[union-attr]
         clicks.payload(message, user=APPROVERS[0], action_id="runbook_approve"),
