@@ -1,0 +1,126 @@
+"""Parameters as operators write them; bad ones are refused with the reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from runbooks.maintenance.durations import (
+    format_duration,
+    parse_duration,
+    resolve_max_unavailable,
+    validate_max_unavailable,
+)
+from runbooks.maintenance.params import MaintenanceAction, MaintenanceParams
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("90", 90),
+        ("2d", 172800),
+        ("500ms", 0.5),
+        ("1.5h", 5400),
+        (30, 30),
+    ],
+)
+def test_durations_read_like_kubectl_flags(text, seconds):
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "15 minutes", "m", "-5m", "1x"])
+def test_unreadable_durations_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(5, "5s"), (2.5, "2.5s"), (900, "15m"), (5400, "1h30m"), (3661, "1h1m1s")]
+)
+def test_durations_print_short(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "pool", "limit"),
+    [
+        ("1", 10, 1),
+        ("3", 10, 3),
+        ("25%", 10, 2),
+        ("25%", 2, 1),
+        ("100%", 7, 7),
+        ("10%", 50, 5),
+        (2, 5, 2),
+    ],
+)
+def test_max_unavailable_resolves_to_a_node_count(value, pool, limit):
+    assert resolve_max_unavailable(validate_max_unavailable(value), pool) == limit
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("0", "at least 1"), ("0%", "at least 1"), ("150%", "more than 100%"), ("two", "neither")],
+)
+def test_bad_max_unavailable_is_refused_with_a_reason(value, fragment):
+    with pytest.raises(ValidationError) as err:
+        MaintenanceParams(nodes=["n1"], max_unavailable=value)
+    assert fragment in str(err.value)
+
+
+def test_params_need_nodes_or_a_selector():
+    with pytest.raises(ValidationError, match="name the nodes"):
+        MaintenanceParams()
+
+
+def test_params_take_durations_as_text_and_default_like_the_issue():
+    p = MaintenanceParams(selector="pool=a", drain_timeout="20m", ready_timeout="PT5M")
+    assert p.drain_timeout == timedelta(minutes=20)
+    assert p.ready_timeout == timedelta(minutes=5)
+    assert p.grace_period is None
+    assert (p.delete_emptydir_data, p.force, p.ignore_daemonsets) == (False, False, True)
+    assert p.on_drain_failure == "uncordon"
+    assert MaintenanceParams(nodes=["a"]).drain_timeout == timedelta(minutes=15)
+
+
+def test_params_round_trip_through_json_as_prefect_sends_them():
+    p = MaintenanceParams(selector="pool=a", max_unavailable="25%", drain_timeout="90s")
+    again = MaintenanceParams.model_validate_json(p.model_dump_json())
+    assert again == p
+
+
+def test_command_action_splits_like_a_shell_and_substitutes_the_node():
+    action = MaintenanceAction(kind="command", command="ssh {node} 'sudo apt-get -y upgrade'")
+    assert action.argv("worker-3") == ["ssh", "worker-3", "sudo apt-get -y upgrade"]
+
+
+@pytest.mark.parametrize(
+    ("action", "fragment"),
+    [
+        ({"kind": "command"}, "needs a command"),
+        ({"kind": "command", "command": "echo 'x"}, "cannot split"),
+        ({"kind": "reboot"}, "none"),
+    ],
+)
+def test_bad_actions_are_refused(action, fragment):
+    with pytest.raises(ValidationError) as err:
+        MaintenanceParams(nodes=["a"], action=action)
+    assert fragment in str(err.value)
+
+
+def test_bad_alert_filter_is_refused():
+    with pytest.raises(ValidationError, match="cannot read alert matcher"):
+        MaintenanceParams(nodes=["a"], blockers={"alert_filter": "severity critical"})
+
+
+def test_the_form_schema_has_descriptions_and_choices():
+    schema = MaintenanceParams.model_json_schema()
+    props = schema["properties"]
+    assert props["max_unavailable"]["description"]
+    assert props["on_drain_failure"]["enum"] == ["uncordon", "leave-cordoned"]
+    action = schema["$defs"]["MaintenanceAction"]["properties"]["kind"]
+    assert action["enum"] == ["none", "command", "job", "manual"]
