@@ -71,7 +71,9 @@ class HttpListener:
         return f"http://{host}:{port}{PATH}"
 
     def start(self) -> HttpListener:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
