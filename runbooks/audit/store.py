@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     case,
     create_engine,
     event,
@@ -36,6 +37,20 @@ from runbooks.audit.redaction import clean_details, clean_text
 from runbooks.settings import get_settings
 
 _PG_SCHEMA_LOCK = 0x6B72_6175  # "krau": serialises table creation across processes
+
+
+# Built once: the append path runs these for every record.
+_LOCK_HEAD = (
+    select(schema.head.c.seq, schema.head.c.hash)
+    .where(schema.head.c.id == schema.HEAD_ID)
+    .with_for_update()
+)
+_INSERT_RECORD = insert(schema.records)
+_MOVE_HEAD = (
+    update(schema.head)
+    .where(schema.head.c.id == schema.HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 class AuditStoreError(RuntimeError):
@@ -159,21 +174,13 @@ class AuditStore:
         }
         try:
             with self._write_connection() as conn, conn.begin():
-                last = conn.execute(
-                    select(schema.head.c.seq, schema.head.c.hash)
-                    .where(schema.head.c.id == schema.HEAD_ID)
-                    .with_for_update()
-                ).one()
+                last = conn.execute(_LOCK_HEAD).one()
                 row["seq"] = last.seq + 1
                 row["at"] = now_text()  # taken under the lock, so times never go backwards
                 row["prev_hash"] = last.hash
                 row["hash"] = chain.record_hash(row)
-                conn.execute(insert(schema.records).values(**row))
-                conn.execute(
-                    update(schema.head)
-                    .where(schema.head.c.id == schema.HEAD_ID)
-                    .values(seq=row["seq"], hash=row["hash"])
-                )
+                conn.execute(_INSERT_RECORD, row)
+                conn.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_hash": row["hash"]})
         except SQLAlchemyError as exc:
             raise self._fail("append a record", exc) from None
         return _to_record(row)
