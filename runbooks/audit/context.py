@@ -1,8 +1,15 @@
 """The audit context of the code running now (runbook, actor, flow run), held in a contextvar
-so records made deep inside tasks still say who is acting, without threading it through."""
+so records made deep inside tasks still say who is acting, without threading it through.
+
+Prefect copies context variables into the threads that run submitted tasks; a plain
+``ThreadPoolExecutor`` does not. So when a thread has no context of its own and exactly one
+context is open in the process (one run, fanned out to threads), that one applies. With
+several open at once there is no safe guess, and the record falls back to its defaults.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,16 +17,27 @@ from contextvars import ContextVar
 from runbooks.audit.models import AuditContext
 
 _current: ContextVar[AuditContext | None] = ContextVar("runbook_audit_context", default=None)
+_open: list[AuditContext] = []
+_open_lock = threading.Lock()
 
 
 def current_context() -> AuditContext | None:
-    return _current.get()
+    context = _current.get()
+    if context is not None:
+        return context
+    with _open_lock:
+        distinct = {id(c): c for c in _open}
+        return next(iter(distinct.values())) if len(distinct) == 1 else None
 
 
 @contextmanager
 def using_context(context: AuditContext) -> Iterator[AuditContext]:
     token = _current.set(context)
+    with _open_lock:
+        _open.append(context)
     try:
         yield context
     finally:
+        with _open_lock:
+            _open.remove(context)
         _current.reset(token)

@@ -75,3 +75,22 @@ def test_secrets_never_reach_the_store(store: AuditStore) -> None:
     (rec,) = store.records()
     text = str(rec.details)
     assert "s3cr3t-value" not in text and "kind: Config" not in text and "xoxb-" not in text
+
+
+def test_threads_of_a_run_inherit_its_context(store: AuditStore) -> None:
+    """A plain thread pool (the maintenance flow's local mode) does not copy context
+    variables; the one open context still applies to its records."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def cordon(node: str) -> int:
+        return record("node.cordon", node)
+
+    with (
+        audit_context("rolling-node-maintenance", actor="carol", flow_run_id="local-1"),
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        list(pool.map(cordon, ["w1", "w2"]))
+    records = store.records()
+    assert {(r.runbook, r.actor, r.flow_run_id) for r in records} == {
+        ("rolling-node-maintenance", "carol", "local-1")
+    }
