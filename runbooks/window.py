@@ -174,6 +174,15 @@ class MaintenanceWindow(BaseModel):
             if found and opening_wall > found[0][0] + _DST_SLACK:
                 return min(instant for _, instant in found)
 
+    def deadline(self, now: datetime, other: datetime | None = None) -> datetime:
+        """After when a run started at ``now`` starts no new node: the window's close, ``now``
+        itself when the window is closed (start nothing), or ``other`` if that is earlier."""
+        close = self.closes_at(now) or now.astimezone(UTC)
+        if other is not None:
+            other = other if other.tzinfo else other.replace(tzinfo=UTC)
+            close = min(close, other.astimezone(UTC))
+        return close
+
     def describe(self, t: datetime) -> str:
         """One line for a report: open until when, or closed and when it opens next."""
         close = self.closes_at(t)

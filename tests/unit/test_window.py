@@ -60,6 +60,21 @@ def test_closed_window_names_when_the_next_one_opens() -> None:
     )
 
 
+def test_run_inside_the_window_stops_starting_nodes_when_it_closes() -> None:
+    w = window("0 2 * * 6", "3h")
+    start = utc(2026, 11, 28, 1, 10)  # 02:10 Berlin
+    assert w.deadline(start) == utc(2026, 11, 28, 4, 0)
+    earlier = utc(2026, 11, 28, 3, 0)
+    assert w.deadline(start, other=earlier) == earlier  # an explicit deadline still wins
+    assert w.deadline(start, other=utc(2026, 11, 29)) == utc(2026, 11, 28, 4, 0)
+
+
+def test_run_started_after_the_window_closed_starts_nothing() -> None:
+    w = window("0 2 * * 6", "3h")
+    late = utc(2026, 11, 28, 6, 0)  # the worker picked the run up after the window closed
+    assert w.deadline(late) == late
+
+
 def test_overlapping_windows_close_at_the_latest_close() -> None:
     w = window("0 * * * *", "3h")  # every hour, three hours long: always open
     t = utc(2026, 11, 28, 10, 30)
