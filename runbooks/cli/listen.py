@@ -39,6 +39,8 @@ def listen(
     the runs' PREFECT_API_URL; the audit database (RUNBOOK_AUDIT_URL or the state dir).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for chatty in ("httpx", "httpcore", "slack_sdk"):  # request lines, not decisions
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     with reported_errors(SlackNotConfigured, SlackApiError, OSError):
         address = _address(http) if http else None
         listener = Listener(load_slack_settings(), http=address).start()
