@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from runbooks.approvals import trail
 from runbooks.approvals.blocks import render
 from runbooks.approvals.config import load_slack_settings, require
-from runbooks.approvals.policy import ApproverPolicy
+from runbooks.approvals.policy import ApprovalPolicy, ApproverPolicy
 from runbooks.approvals.record import (
     Approval,
     ApprovalState,
@@ -115,6 +115,8 @@ def approval_gate(
     if not run_id:
         raise RuntimeError("approval_gate must be called inside a Prefect flow run")
     store = store or ApprovalStore()
+    if isinstance(policy, ApprovalPolicy):  # the runbook parameter carries the timeout too
+        policy = policy.approvers()
     digest = plan_digest_value or plan_digest(plan)
     log = get_run_logger()
 
@@ -338,6 +340,7 @@ def _summary_artifact(approval: Approval) -> None:
 
 __all__ = [
     "ApprovalExpired",
+    "ApprovalPolicy",
     "ApprovalRefused",
     "ApprovalRejected",
     "ApprovalUnavailable",

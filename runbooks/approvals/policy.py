@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from datetime import timedelta
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -69,3 +70,26 @@ def refusal(
     if clicker in already_voted:
         return "already approved by this user"
     return None
+
+
+class ApprovalPolicy(ApproverPolicy):
+    """Ask in Slack before a runbook changes anything: who may approve, and how long to wait.
+
+    The runbook's parameter (``approval``); unset means no gate.
+    """
+
+    timeout: timedelta = Field(
+        timedelta(minutes=30),
+        description="Stop the runbook if nobody decides within this long (seconds or ISO 8601).",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane_timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(days=7):
+            raise ValueError("approval timeout must be between 1 second and 7 days")
+        return value
+
+    def approvers(self) -> ApproverPolicy:
+        """Only the who, as stored on the approval record."""
+        return ApproverPolicy.model_validate(self.model_dump(exclude={"timeout"}))
