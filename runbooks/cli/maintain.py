@@ -86,6 +86,9 @@ def maintain(
     deadline: Annotated[
         str | None, typer.Option(help="Start no new batch after this time (ISO 8601).")
     ] = None,
+    lease_name: Annotated[
+        str, typer.Option(help="Lease (in kube-system) that makes maintenance one at a time.")
+    ] = "kube-runbooks-maintenance",
     lease_duration: Annotated[
         str, typer.Option(help="A lease not renewed this long is taken over.")
     ] = "60s",
@@ -129,7 +132,7 @@ def maintain(
             "max_wait": blocked_max_wait,
         },
         "deadline": deadline,
-        "lease": {"duration": lease_duration},
+        "lease": {"name": lease_name, "duration": lease_duration},
         "dry_run": dry_run,
     }
     try:
