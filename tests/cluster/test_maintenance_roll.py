@@ -382,3 +382,52 @@ def test_deadline_stops_new_batches_and_reports_the_nodes_left(cluster, node_gro
     assert left == group.names[1:]
     assert all(n in report.message for n in left)
     assert node_state(cluster, group.names) == {n: (False, None) for n in group.names}
+
+
+def test_manual_action_pauses_until_a_person_says_done(
+    cluster, node_group, namespace, prefect_server
+):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import resume_flow_run
+
+    group = node_group(2)
+    action = {"kind": "manual", "timeout": "120s"}
+    result: dict = {}
+
+    def run() -> None:
+        result["state"] = rolling_node_maintenance(
+            params(cluster, group, action=action, max_unavailable="2"), return_state=True
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    paused = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+    )
+    run_id = None
+    deadline = time.monotonic() + 90
+    while run_id is None and time.monotonic() < deadline:
+        with get_client(sync_client=True) as prefect:
+            runs = [
+                r
+                for r in prefect.read_flow_runs(flow_run_filter=paused)
+                if r.flow_id and "rolling" in (prefect.read_flow(r.flow_id).name or "")
+            ]
+        run_id = runs[0].id if runs else None
+        time.sleep(0.5)
+    assert run_id is not None, "the run never paused for the manual action"
+    assert node_state(cluster, group.names) == {n: (True, str(run_id)) for n in group.names}
+
+    resume_flow_run(run_id, run_input={"done": True, "note": "firmware patched"})
+    runner.join(timeout=120)
+
+    report = result["state"].result()
+    assert report.status == "succeeded", report.message
+    assert all(r.durations.get("action", 0) > 0 for r in report.nodes)
+    assert node_state(cluster, group.names) == {n: (False, None) for n in group.names}
