@@ -152,6 +152,21 @@ def register_deployments(stack: Stack, prefect: list[str]) -> None:
         raise ServeFailed(f"`prefect deploy --all` failed ({code}): {' | '.join(deploy.tail[-3:])}")
 
 
+def ensure_work_pool(api_url: str, pool: str) -> None:
+    """The process pool the deployments name; `prefect deploy` refuses a missing one."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            say(f"created work pool {pool} (type process)")
+        except ObjectAlreadyExists:
+            pass
+
+
 def listener_available(api_url: str, http: bool) -> str | None:
     """Why the listener cannot start, or None if it can: it needs its command and Slack."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -232,6 +247,7 @@ def serve(
                     [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 )
             wait_for_api(stack, api_url, server, timeout=120)
+            ensure_work_pool(api_url, pool)
             if deploy:
                 register_deployments(stack, prefect)
             stack.start(

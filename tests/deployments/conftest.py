@@ -1,0 +1,46 @@
+"""A `runbook serve` stack (Prefect server, deployments, process worker) on the local cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from prefect.client.schemas.objects import FlowRun
+
+from tests.deployments.stack import ServedStack
+
+
+@pytest.fixture(scope="module")
+def served(cluster, tmp_path_factory) -> Iterator[ServedStack]:
+    """`runbook serve` with its own Prefect home (SQLite), acting on the local cluster."""
+    stack = ServedStack(
+        tmp_path_factory.mktemp("prefect-home"),
+        {"KUBECONFIG": str(cluster.kubeconfig)},
+        ["--no-listener"],
+    )
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def run_by_name(url: str, name: str, parameters: dict[str, Any], timeout: float = 300) -> FlowRun:
+    """Start a run of deployment ``name`` and wait until it is final, as `run_deployment` does."""
+    from prefect.deployments import run_deployment
+
+    with prefect_api(url):
+        run = run_deployment(name, parameters=parameters, timeout=timeout, tags=["trigger:test"])
+    assert isinstance(run, FlowRun)
+    return run
+
+
+@contextmanager
+def prefect_api(url: str) -> Iterator[None]:
+    """Point this process's Prefect client at ``url`` (the test's own server)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield
