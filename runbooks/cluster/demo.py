@@ -1,4 +1,4 @@
-"""The README's demo: sample workloads on the local cluster, shown node by node.
+"""The README's demo: sample workloads on the local cluster, rolled through `runbook maintain`.
 
 Run by ``scripts/demo`` after ``runbook cluster up``; reads KUBECONFIG like kubectl.
 """
@@ -6,8 +6,10 @@ Run by ``scripts/demo`` after ``runbook cluster up``; reads KUBECONFIG like kube
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -55,6 +57,14 @@ def main() -> int:
     workloads.wait_pods_ready(api, NAMESPACE, expected=6 + 3 + 3 + nodes, timeout=120)
     print("Sample workloads on the local cluster (namespace shop):")
     show(api)
+    maintain = ["maintain", "--selector", "type=kwok", "--max-unavailable", "1", "--action", "none"]
+    print(f"\n$ runbook {' '.join(maintain)}", flush=True)
+    runbook = Path(sys.executable).with_name("runbook")
+    code = subprocess.run([str(runbook), *maintain], check=False).returncode
+    print("\nAfter the rolling maintenance (every node drained, then uncordoned):")
+    show(api)
+    if code:
+        return code
     print(f"\nKUBECONFIG={os.environ.get('KUBECONFIG')}")
     print("Stop the cluster with: .venv/bin/runbook cluster down --name demo")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ from tasks.kube.eviction import Answer, evict
 RESYNC_SECONDS = 30
 BUDGET_RETRY_FIRST = 5.0
 BUDGET_RETRY_CAP = 30.0
+# When the budget reports room again, retry early, but never sooner than 1 s after the last
+# attempt, 2 s after two, ... (up to the 5 s kubectl uses): a stale or flapping status can
+# speed a drain up, never turn it into a hot loop.
+MIN_RETRY_SPACING = 1.0
 
 
 class DrainFailed(RuntimeError):
@@ -46,6 +51,7 @@ class _Pending:
     attempts: int = 0
     blocked_by: str | None = None  # "PodDisruptionBudget ns/name (...)" or a throttle message
     budget: str | None = None
+    last_attempt: float = 0.0
 
 
 @dataclass
@@ -86,6 +92,9 @@ def drain(
         next_due = min((p.due for p in state.to_evict.values()), default=deadline)
         wait_for = max(0.0, min(next_due, deadline) - time.monotonic())
         if not state.waiting:
+            _wait_for_budget(target, state, wait_for)
+            continue
+        if wait_for < 0.5:
             time.sleep(wait_for)
             continue
         version = _watch_gone(core, node, state, version, min(wait_for, RESYNC_SECONDS))
@@ -131,21 +140,64 @@ def _attempt(
     if result.answer == Answer.FAILED:
         raise DrainFailed(f"eviction of {pod} on {node} failed: {result.message}", state.evicted)
     pending.attempts += 1
+    pending.last_attempt = time.monotonic()
     if result.answer == Answer.BUDGET:
         delay = min(BUDGET_RETRY_CAP, BUDGET_RETRY_FIRST * 2 ** (pending.attempts - 1))
-        if result.budget and result.budget != pending.budget:
-            pending.budget = result.budget
-            info = pod_reads.budget(target, pod.namespace, result.budget)
-            pending.blocked_by = (
-                info.describe() if info else f"PodDisruptionBudget {pod.namespace}/{result.budget}"
-            )
-        pending.blocked_by = pending.blocked_by or result.message
+        pending.budget = result.budget
+        pending.blocked_by = _budget_reason(pod.namespace, result.budget, result.message)
     else:
         delay = result.retry_after or min(BUDGET_RETRY_CAP, 1.0 * 2 ** (pending.attempts - 1))
+        pending.budget = None
         pending.blocked_by = result.message
     delay *= random.uniform(0.8, 1.2)
     pending.due = time.monotonic() + delay
     log.info("eviction of %s blocked by %s; retrying in %.0fs", pod, pending.blocked_by, delay)
+
+
+def _budget_reason(namespace: str, budget: str | None, cause: str) -> str:
+    """ "PodDisruptionBudget shop/api-pdb (needs 2 healthy pods and has 2 currently)", from the
+    429 itself: no extra read, and never the stale status the controller has not updated yet."""
+    if not budget:
+        return cause
+    detail = re.sub(r"^The disruption budget \S+ ", "", cause).rstrip(".")
+    return f"PodDisruptionBudget {namespace}/{budget} ({detail})"
+
+
+def _wait_for_budget(target: KubeTarget, state: _State, seconds: float) -> None:
+    """Nothing to watch on the node, only refused evictions waiting for their retry: watch the
+    budget that refused the next one, and retry early when it allows a disruption again (the
+    backoff timer stays the upper bound, MIN_RETRY_SPACING the lower one)."""
+    blocked = [p for p in state.to_evict.values() if p.budget]
+    if not blocked or seconds < 1:
+        time.sleep(seconds)
+        return
+    first = min(blocked, key=lambda p: p.due)
+    namespace, name = first.pod.namespace, first.budget or ""
+    stream = watch.Watch()
+    opened = False
+    try:
+        for event in stream.stream(
+            kube.policy(target).list_namespaced_pod_disruption_budget,
+            namespace,
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=max(1, int(seconds)),
+            _request_timeout=int(seconds) + 10,
+        ):
+            status = event["object"].status
+            if status and (status.disruptions_allowed or 0) > 0:
+                opened = True
+                break
+    except ApiException as exc:
+        if exc.status not in (404, 410):
+            raise
+    finally:
+        stream.stop()
+    if opened:
+        now = time.monotonic()
+        for p in blocked:
+            if p.pod.namespace == namespace and p.budget == name:
+                spacing = min(BUDGET_RETRY_FIRST, MIN_RETRY_SPACING * p.attempts)
+                p.due = min(p.due, max(now, p.last_attempt + spacing))
 
 
 def _watch_gone(

@@ -137,3 +137,12 @@ def test_retrying_backs_off_then_succeeds_and_never_retries_user_errors():
 def test_conflicts_are_retried_only_when_the_write_rereads():
     assert not is_transient(ApiException(status=409))
     assert is_transient(ApiException(status=409), conflicts=True)
+
+
+def test_a_refused_eviction_names_the_budget_from_the_answer_itself():
+    from tasks.kube.drain import _budget_reason
+
+    result = _answer(PDB_429)
+    assert _budget_reason("payments", result.budget, result.message) == (
+        "PodDisruptionBudget payments/api-pdb (needs 2 healthy pods and has 2 currently)"
+    )
