@@ -8,10 +8,12 @@ is never mistaken for tampering.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +111,11 @@ class AuditStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = _normalise(url or default_url())
         self.backend = self.url.get_backend_name()
+        self._lock_path: str | None = None
         if self.backend == "sqlite":
             self.engine = _sqlite_engine(self.url)
+            if self.url.database and self.url.database != ":memory:":
+                self._lock_path = f"{self.url.database}.lock"
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._ready = False
@@ -124,6 +129,21 @@ class AuditStore:
     def _fail(self, doing: str, exc: Exception) -> AuditStoreError:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return AuditStoreError(f"audit store {self.location}: cannot {doing}: {cause}")
+
+    @contextmanager
+    def _appender(self) -> Iterator[None]:
+        """On SQLite, queue appenders on a lock file first: SQLite's own busy handler polls
+        with sleeps of up to 100 ms, an flock wakes the next writer at once. BEGIN IMMEDIATE
+        stays the guarantee (it also holds off writers that skip this lock)."""
+        if self._lock_path is None:
+            yield
+            return
+        with open(self._lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _write_connection(self) -> Connection:
         conn = self.engine.connect()
@@ -173,7 +193,7 @@ class AuditStore:
             "details": details_text,
         }
         try:
-            with self._write_connection() as conn, conn.begin():
+            with self._appender(), self._write_connection() as conn, conn.begin():
                 last = conn.execute(_LOCK_HEAD).one()
                 row["seq"] = last.seq + 1
                 row["at"] = now_text()  # taken under the lock, so times never go backwards
