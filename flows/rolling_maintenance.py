@@ -432,16 +432,14 @@ def maintain_batch(
         acted = record_step(
             "action", steps.each(act_on_node, drained, target=target, action=action, run_id=run_id)
         )
-    ready = record_step(
-        "ready",
-        steps.each(
-            wait_node_ready,
-            acted,
-            per_node={n: {"previous_boot_id": boot_ids.get(n)} for n in acted},
-            target=target,
-            timeout=params.ready_timeout.total_seconds(),
-        ),
+    ready_results = steps.each(
+        wait_node_ready,
+        acted,
+        per_node={n: {"previous_boot_id": boot_ids.get(n)} for n in acted},
+        target=target,
+        timeout=params.ready_timeout.total_seconds(),
     )
+    ready = record_step("ready", ready_results)
     for node in drained:
         if node not in ready:
             ledger.note(
@@ -449,7 +447,17 @@ def maintain_batch(
                 "left cordoned (maintenance not confirmed healthy); fix the node, "
                 f"then rerun or `kubectl uncordon {node}`",
             )
-    record_step("uncordon", steps.each(uncordon_node, ready, target=target, run_id=run_id))
+    seen = {n: r.node_info for n, r in ready_results.items() if isinstance(r, StepDone)}
+    record_step(
+        "uncordon",
+        steps.each(
+            uncordon_node,
+            ready,
+            per_node={n: {"known": seen.get(n)} for n in ready},
+            target=target,
+            run_id=run_id,
+        ),
+    )
 
 
 def _past(deadline: datetime | None) -> bool:

@@ -75,7 +75,10 @@ def drain(
     started = time.monotonic()
     deadline = started + timeout
     pods, version = pod_reads.node_pods(target, node)
-    plan: DrainPlan = plan_drain(node, pods, options, pod_reads.daemonsets(target))
+    owners = {
+        f"{p.namespace}/{p.controller_name}" for p in pods if p.controller_kind == "DaemonSet"
+    }
+    plan: DrainPlan = plan_drain(node, pods, options, pod_reads.daemonsets(target, owners))
     if plan.refused:
         listed = "; ".join(f"{d.pod}: {d.reason}" for d in plan.refused)
         raise DrainFailed(f"drain of {node} refused: {listed}", [], refused=True)

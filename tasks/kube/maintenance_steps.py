@@ -41,6 +41,7 @@ class StepDone:
     evicted: list[str] = field(default_factory=list)
     detail: str = ""
     skipped: bool = False  # e.g. cordoned by someone else meanwhile
+    node_info: NodeInfo | None = None  # the node as the step last saw it (saves a re-read)
 
 
 class StepFailed(Exception):
@@ -127,17 +128,19 @@ def wait_node_ready(
 ) -> StepDone:
     started = time.monotonic()
     try:
-        nodes.wait_ready(target, node, timeout, previous_boot_id)
+        info = nodes.wait_ready(target, node, timeout, previous_boot_id)
     except Exception as exc:
         raise _timed(node, "ready", started, exc) from exc
-    return StepDone(node, "ready", time.monotonic() - started)
+    return StepDone(node, "ready", time.monotonic() - started, node_info=info)
 
 
 @task(task_run_name="uncordon {node}", cache_policy=NO_CACHE)
-def uncordon_node(target: KubeTarget, node: str, run_id: str) -> StepDone:
+def uncordon_node(
+    target: KubeTarget, node: str, run_id: str, known: NodeInfo | None = None
+) -> StepDone:
     started = time.monotonic()
     try:
-        done = nodes.uncordon(target, node, run_id)
+        done = nodes.uncordon(target, node, run_id, known)
     except Exception as exc:
         raise _timed(node, "uncordon", started, exc) from exc
     detail = "" if done else "not uncordoned: the cordon is not this run's"

@@ -31,10 +31,22 @@ def node_pods(target: KubeTarget, node: str) -> tuple[list[PodInfo], str]:
             return pods, version
 
 
-def daemonsets(target: KubeTarget) -> set[str]:
-    """ "namespace/name" of every DaemonSet: a DaemonSet pod whose owner is missing is orphaned."""
+_known_daemonsets: dict[str, set[str]] = {}
+
+
+def daemonsets(target: KubeTarget, needed: set[str] | None = None) -> set[str]:
+    """Every DaemonSet as "namespace/name": a DaemonSet pod whose owner is missing is orphaned.
+
+    With ``needed`` (the owners of the pods at hand), an earlier answer that already holds them
+    all is reused: DaemonSets rarely vanish mid-drain, and a missing owner is always re-listed
+    before a pod is called an orphan."""
+    key = target.model_dump_json()
+    known = _known_daemonsets.get(key)
+    if needed is not None and known is not None and needed <= known:
+        return known
     items = retrying(kube.apps(target).list_daemon_set_for_all_namespaces, "list DaemonSets").items
-    return {f"{d.metadata.namespace}/{d.metadata.name}" for d in items}
+    _known_daemonsets[key] = {f"{d.metadata.namespace}/{d.metadata.name}" for d in items}
+    return _known_daemonsets[key]
 
 
 def budgets(target: KubeTarget) -> list[BudgetInfo]:
