@@ -43,7 +43,12 @@ _K8S_KINDS = {"node", "pod", "cluster", "namespace", "lease", "deployment", "dae
 
 
 def default_actor() -> str:
-    """``RUNBOOK_ACTOR`` (set by schedules, the listener, CI), else the OS user."""
+    """Who acts when the code does not say: a Prefect run tagged ``actor:<who>`` (or
+    ``trigger:<source>``, as the listener and schedules tag runs), else ``RUNBOOK_ACTOR``
+    (set per worker, CI job, listener), else the OS user."""
+    tagged = _actor_from_run_tags()
+    if tagged:
+        return tagged
     actor = os.environ.get("RUNBOOK_ACTOR")
     if actor:
         return actor
@@ -51,6 +56,24 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid:{os.getuid()}"
+
+
+def _actor_from_run_tags() -> str | None:
+    try:
+        from prefect.runtime import flow_run
+
+        if not flow_run.id:
+            return None
+        tags = list(flow_run.tags or [])
+    except Exception:  # runtime lookups must never stop a record
+        return None
+    for tag in tags:
+        if tag.startswith("actor:") and len(tag) > len("actor:"):
+            return tag.removeprefix("actor:")
+    for tag in tags:
+        if tag.startswith("trigger:"):
+            return tag
+    return None
 
 
 def _prefect_flow_run() -> tuple[str | None, str | None]:
@@ -69,11 +92,14 @@ def audit_context(
 ) -> AbstractContextManager[AuditContext]:
     """Say which runbook and actor the records made inside this block belong to.
 
-    ``flow_run_id`` defaults to the current Prefect flow run; ``actor`` to ``default_actor()``.
+    ``flow_run_id`` defaults to the current Prefect flow run; ``actor`` to the enclosing
+    context's actor (a caller that knows who asked wraps the flow), else ``default_actor()``.
     """
     if flow_run_id is None:
         flow_run_id, _ = _prefect_flow_run()
-    context = AuditContext(runbook=runbook, actor=actor or default_actor(), flow_run_id=flow_run_id)
+    outer = current_context()
+    actor = actor or (outer.actor if outer else None) or default_actor()
+    context = AuditContext(runbook=runbook, actor=actor, flow_run_id=flow_run_id)
     return using_context(context)
 
 

@@ -51,10 +51,12 @@ def prefect_api_url() -> str | None:
 
 def _started_by_from_prefect(tags: list[str], created_by: object) -> str | None:
     """Prefect has no users; our triggers tag runs ``actor:<who>`` or ``trigger:<source>``."""
-    for prefix in ("actor:", "trigger:"):
-        for tag in tags:
-            if tag.startswith(prefix):
-                return tag.removeprefix("actor:")
+    for tag in tags:
+        if tag.startswith("actor:") and len(tag) > len("actor:"):
+            return tag.removeprefix("actor:")
+    for tag in tags:
+        if tag.startswith("trigger:"):
+            return tag
     name = getattr(created_by, "display_value", None)
     return str(name) if name else None
 

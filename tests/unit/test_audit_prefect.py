@@ -138,3 +138,26 @@ def test_history_without_a_prefect_server_says_so_and_uses_the_audit_store(
     assert "no Prefect API configured" in err
     (run,) = [r for r in result["runs"] if r["flow_run_id"] == "run-offline"]
     assert run["started_by"] == "bob" and run["status"] == "unknown"
+
+
+@flow(name="audit-demo-tagged")
+def tagged_run() -> str:
+    from tasks.audit import record
+
+    record("node.cordon", "worker-5")  # no audit_context: defaults from the run
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id)
+
+
+def test_a_run_tagged_with_its_actor_is_attributed_to_them(
+    prefect_server: str, store: AuditStore
+) -> None:
+    """The listener starts runs with run_deployment(tags=["actor:slack:U0REQ"]); records made
+    without an explicit actor name that person, and the run's flow name and id."""
+    from prefect import tags
+
+    with tags("actor:slack:U0REQ"):
+        run_id = tagged_run()
+    (rec,) = store.records(RecordFilter(flow_run_id=run_id))
+    assert (rec.actor, rec.runbook) == ("slack:U0REQ", "audit-demo-tagged")
