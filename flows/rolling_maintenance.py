@@ -53,6 +53,7 @@ from tasks.kube.maintenance_steps import (
     uncordon_node,
     wait_node_ready,
 )
+from tasks.kube.retry import INTERRUPT
 
 FLOW_NAME = "rolling-node-maintenance"
 Outcome = StepDone | StepFailed
@@ -190,8 +191,15 @@ class LocalSteps(Steps):
             except Exception as exc:
                 return _outcome(node, step.name, exc)
 
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            return dict(zip(nodes, pool.map(one, nodes), strict=True))
+        pool = ThreadPoolExecutor(max_workers=len(nodes))
+        try:
+            futures = [pool.submit(one, n) for n in nodes]
+            return {n: f.result() for n, f in zip(nodes, futures, strict=True)}
+        except KeyboardInterrupt:
+            INTERRUPT.set()  # the steps in flight stop at their next turn
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- The procedure --------------------------------------------------------------------------

@@ -149,6 +149,12 @@ def maintain(
         report = _run(params)
     except InvalidRequest as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt:
+        raise _fail(
+            "interrupted; the lease was released, nodes this run cordoned keep its annotation "
+            "and a rerun finishes them",
+            EXIT_FAILED,
+        ) from None
     from tasks.kube.client import KubeConfigError
 
     if isinstance(report, KubeConfigError | InvalidRequest):

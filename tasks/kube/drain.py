@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
 
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, plan_drain
@@ -25,6 +24,7 @@ from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube import pods as pod_reads
 from tasks.kube.eviction import Answer, evict
+from tasks.kube.retry import INTERRUPT, watch_can_resume
 
 RESYNC_SECONDS = 30
 BUDGET_RETRY_FIRST = 5.0
@@ -86,6 +86,8 @@ def drain(
     state = _State(to_evict={p: _Pending(p) for p in plan.evict}, waiting=set(plan.wait_for))
     while state.to_evict or state.waiting:
         now = time.monotonic()
+        if INTERRUPT.is_set():
+            raise DrainFailed(f"drain of {node} interrupted by the operator", state.evicted)
         if now >= deadline:
             raise DrainFailed(_timeout_message(target, node, state, timeout), state.evicted)
         for pending in [p for p in state.to_evict.values() if p.due <= now]:
@@ -190,8 +192,8 @@ def _wait_for_budget(target: KubeTarget, state: _State, seconds: float) -> None:
             if status and (status.disruptions_allowed or 0) > 0:
                 opened = True
                 break
-    except ApiException as exc:
-        if exc.status not in (404, 410):
+    except Exception as exc:  # a broken watch only ends this wait early
+        if not watch_can_resume(exc, 404):
             raise
     finally:
         stream.stop()
@@ -230,8 +232,8 @@ def _watch_gone(
                 del names[(meta.namespace, meta.name)]
             if not state.waiting:
                 break
-    except ApiException as exc:
-        if exc.status != 410:  # resourceVersion too old: the resync LIST recovers
+    except Exception as exc:  # 410 (too old) or a dropped connection: the resync LIST recovers
+        if not watch_can_resume(exc):
             raise
     finally:
         stream.stop()

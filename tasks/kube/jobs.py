@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
 from tasks.kube import client as kube
-from tasks.kube.retry import retrying
+from tasks.kube.retry import retrying, watch_can_resume
 
 
 class JobFailed(RuntimeError):
@@ -76,8 +76,8 @@ def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
             ):
                 if _verdict(event["object"]) is not None:
                     break
-        except ApiException as exc:
-            if exc.status != 410:
+        except Exception as exc:  # 410 or a dropped connection: read again
+            if not watch_can_resume(exc):
                 raise
         finally:
             stream.stop()

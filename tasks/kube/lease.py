@@ -93,7 +93,12 @@ class MaintenanceLease:
                 )
                 try:
                     with audit.audited("lease.acquire", self.where, target_kind="lease"):
-                        self._api.create_namespaced_lease(self.settings.namespace, body)
+                        retrying(
+                            lambda body=body: self._api.create_namespaced_lease(  # type: ignore[misc]
+                                self.settings.namespace, body
+                            ),
+                            f"create {self.where}",
+                        )
                     return
                 except ApiException as exc:
                     if exc.status == 409:
@@ -122,8 +127,11 @@ class MaintenanceLease:
                 with audit.audited(
                     "lease.acquire", self.where, target_kind="lease", details=details
                 ):
-                    self._api.replace_namespaced_lease(
-                        self.settings.name, self.settings.namespace, lease
+                    retrying(
+                        lambda lease=lease: self._api.replace_namespaced_lease(  # type: ignore[misc]
+                            self.settings.name, self.settings.namespace, lease
+                        ),
+                        f"take {self.where}",
                     )
                 return
             except ApiException as exc:

@@ -25,7 +25,7 @@ from runbooks.maintenance.ownership import (
 from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube.convert import node_info
-from tasks.kube.retry import retrying
+from tasks.kube.retry import INTERRUPT, retrying, watch_can_resume
 
 log = logging.getLogger("kube_runbooks.nodes")
 
@@ -196,6 +196,8 @@ def wait_ready(
         if back(info):
             return info
         left = deadline - time.monotonic()
+        if INTERRUPT.is_set():
+            raise NodeNotReady(f"waiting for node {name} interrupted by the operator")
         if left <= 0:
             waited = format_duration(timeout)
             if previous_boot_id is not None and info.boot_id == previous_boot_id:
@@ -217,8 +219,8 @@ def wait_ready(
                     break
                 if time.monotonic() >= deadline:
                     break
-        except ApiException as exc:
-            if exc.status != 410:  # 410 Gone: resourceVersion too old; the loop re-reads
+        except Exception as exc:  # 410 (too old) or a dropped connection: the loop re-reads
+            if not watch_can_resume(exc):
                 raise
         finally:
             stream.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -18,6 +19,10 @@ from kubernetes.client.rest import ApiException
 
 T = TypeVar("T")
 log = logging.getLogger("kube_runbooks.kube")
+
+# Set when the operator interrupts the run (Ctrl-C): long waits (drains, Ready) stop at their
+# next turn instead of holding the process until their timeout.
+INTERRUPT = threading.Event()
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _NETWORK = (
@@ -65,3 +70,11 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ApiException):
         return f"HTTP {exc.status} {exc.reason}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def watch_can_resume(exc: BaseException, *also: int) -> bool:
+    """A watch that ended this way is simply re-established after a fresh read: 410 Gone
+    (resourceVersion too old), or any transient failure (dropped connection, 5xx)."""
+    if isinstance(exc, ApiException) and (exc.status == 410 or exc.status in also):
+        return True
+    return is_transient(exc)
