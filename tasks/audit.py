@@ -18,6 +18,7 @@ from typing import Any, Literal
 from runbooks.audit import (
     AuditContext,
     AuditRecord,
+    AuditStoreError,
     NewRecord,
     RecordFilter,
     current_context,
@@ -267,16 +268,21 @@ def audited(
     except BaseException as exc:
         failed = {**(details or {}), **result}
         failed["error"] = clean_text(f"{type(exc).__name__}: {exc}")
-        record(
-            action,
-            target,
-            target_kind=target_kind,
-            phase="outcome",
-            outcome="failed" if isinstance(exc, Exception) else "interrupted",
-            details=failed,
-            approval_id=approval_id,
-            intent_id=intent,
-        )
+        try:
+            record(
+                action,
+                target,
+                target_kind=target_kind,
+                phase="outcome",
+                outcome="failed" if isinstance(exc, Exception) else "interrupted",
+                details=failed,
+                approval_id=approval_id,
+                intent_id=intent,
+            )
+        except AuditStoreError as audit_exc:
+            # The step's own error is what the operator must see; the trail shows the intent
+            # without an outcome, which is exactly what "we do not know how it ended" means.
+            logger.error("could not record the failure of %s %s: %s", action, target, audit_exc)
         raise
     record(
         action,

@@ -69,13 +69,48 @@ class Verdict:
         return self.first_break is None
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A record's hash kept outside the database (a ticket, an archive): ``SEQ:HASH``.
+
+    The chain alone cannot tell a consistent rewrite by someone with database access from
+    the truth; an anchor kept elsewhere can."""
+
+    seq: int
+    hash_prefix: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        seq, sep, digest = text.strip().partition(":")
+        digest = digest.lower()
+        if (
+            not sep
+            or not seq.isdigit()
+            or int(seq) < 1
+            or not 12 <= len(digest) <= 64
+            or any(c not in "0123456789abcdef" for c in digest)
+        ):
+            raise ValueError(
+                f"anchor {text!r} is not SEQ:HASH (a record number and at least 12 hex digits "
+                "of its hash, as `runbook audit verify` prints them)"
+            )
+        return cls(int(seq), digest)
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash_prefix}"
+
+
 def walk(
-    rows: Iterable[dict[str, Any]], head_seq: int | None = None, head_hash: str | None = None
+    rows: Iterable[dict[str, Any]],
+    head_seq: int | None = None,
+    head_hash: str | None = None,
+    anchor: Anchor | None = None,
 ) -> Verdict:
     """Check rows in sequence order; stop at the first that does not fit.
 
     ``head_seq``/``head_hash`` is what the store says the last record is; a row beyond it
-    (inserted) or a head beyond the last row (tail deleted) is a break too.
+    (inserted) or a head beyond the last row (tail deleted) is a break too. ``anchor`` is a
+    hash kept elsewhere that the record it names must still have.
     """
     expected_seq = 1
     prev = GENESIS
@@ -105,6 +140,13 @@ def walk(
                 seq - 1,
                 prev,
             )
+        if (
+            anchor is not None
+            and seq == anchor.seq
+            and not row["hash"].startswith(anchor.hash_prefix)
+        ):
+            reason = f"differs from the anchor {anchor} kept outside the store: chain rewritten"
+            return Verdict(checked, Break(seq, reason), seq - 1, prev)
         if head_seq is not None and seq > head_seq:
             return Verdict(
                 checked,
@@ -116,6 +158,9 @@ def walk(
         prev = row["hash"]
         expected_seq = seq + 1
     last = expected_seq - 1
+    if anchor is not None and anchor.seq > last:
+        reason = f"missing: the anchor {anchor} says it existed, the chain ends at {last}"
+        return Verdict(checked, Break(last + 1, reason), last, prev)
     if head_seq is not None and head_seq > last:
         return Verdict(
             checked,

@@ -220,7 +220,7 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise self._fail("read records", exc) from None
 
-    def verify(self) -> chain.Verdict:
+    def verify(self, anchor: chain.Anchor | None = None) -> chain.Verdict:
         """Walk the whole chain in one snapshot; the verdict names the first broken record."""
         self.ensure_schema()
         try:
@@ -238,8 +238,8 @@ class AuditStore:
                     )
                     rows = (dict(r._mapping) for r in result)
                     if head is None:
-                        return chain.walk(rows)
-                    return chain.walk(rows, head_seq=head.seq, head_hash=head.hash)
+                        return chain.walk(rows, anchor=anchor)
+                    return chain.walk(rows, head.seq, head.hash, anchor=anchor)
         except SQLAlchemyError as exc:
             raise self._fail("read the chain", exc) from None
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from runbooks.audit import AuditRecord, AuditStoreError, RecordFilter, get_store
-from runbooks.audit.chain import HASHED_FIELDS
+from runbooks.audit.chain import HASHED_FIELDS, Anchor
 from runbooks.cli.errors import EXIT_FAILED, UserError, reported_errors
 
 app = typer.Typer(help="The audit trail: who did what to which target, when, approved by whom.")
@@ -188,13 +188,25 @@ def show(
 
 @app.command()
 def verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH printed by an earlier verify and kept outside the database; "
+            "catches a chain rebuilt by someone with database access.",
+        ),
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Check the whole hash chain; exit 1 and name the first broken record if tampered with."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
+        try:
+            kept = Anchor.parse(anchor) if anchor else None
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         store = get_store()
-        verdict = store.verify()
+        verdict = store.verify(kept)
     if output == "json":
         typer.echo(
             json.dumps(
@@ -204,13 +216,14 @@ def verify(
                     "checked": verdict.checked,
                     "first_broken_seq": verdict.first_break.seq if verdict.first_break else None,
                     "reason": verdict.first_break.reason if verdict.first_break else None,
+                    "anchor": f"{verdict.head_seq}:{verdict.head_hash}" if verdict.ok else None,
                 }
             )
         )
     elif verdict.first_break is None:
-        head = verdict.head_hash[:16]
         typer.echo(
-            f"audit trail intact: {verdict.checked} records, head {head}… ({store.location})"
+            f"audit trail intact: {verdict.checked} records ({store.location}); "
+            f"anchor to keep: {verdict.head_seq}:{verdict.head_hash[:16]}"
         )
     else:
         typer.echo(

@@ -94,3 +94,17 @@ def test_threads_of_a_run_inherit_its_context(store: AuditStore) -> None:
     assert {(r.runbook, r.actor, r.flow_run_id) for r in records} == {
         ("rolling-node-maintenance", "carol", "local-1")
     }
+
+
+def test_a_step_error_stays_the_error_when_the_outcome_cannot_be_written(
+    store: AuditStore,
+) -> None:
+    """The operator sees why the step failed; the trail shows an intent without an outcome."""
+    from sqlalchemy import text
+
+    with pytest.raises(RuntimeError, match="drain of worker-3 failed"), audited("node.drain", "w3"):
+        with store.engine.connect() as conn, conn.begin():
+            conn.execute(text("DROP TABLE audit_head"))  # the store breaks mid-step
+        raise RuntimeError("drain of worker-3 failed")
+    (intent,) = store.records()
+    assert intent.phase == "intent" and store.open_intents([intent.seq]) == {intent.seq}

@@ -101,6 +101,9 @@ def test_show_json_filters_by_actor_action_and_run(maintenance_trail: AuditStore
 def test_verify_passes_then_names_the_tampered_record(maintenance_trail: AuditStore) -> None:
     code, out, _ = run("audit", "verify")
     assert code == 0 and "intact: 8 records" in out
+    anchor = out.rsplit("anchor to keep: ", 1)[1].strip()
+    assert anchor.startswith("8:")
+    assert run("audit", "verify", "--anchor", anchor)[0] == 0
     with maintenance_trail.engine.connect() as conn, conn.begin():
         conn.execute(text("UPDATE audit_records SET actor = 'mallory' WHERE seq = 5"))
     code, _, err = run("audit", "verify")
@@ -136,6 +139,7 @@ def test_export_jsonl_and_csv_carry_every_record_with_its_hash(
         (["audit", "show", "--day", "2026-11-24", "--since", "1h"], "give --day or --since"),
         (["audit", "export", "--format", "xml"], "--format 'xml' is not supported"),
         (["history", "--output", "html"], "--output 'html' is not supported"),
+        (["audit", "verify", "--anchor", "12"], "anchor '12' is not SEQ:HASH"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from runbooks.audit import AuditStore, NewRecord, RecordFilter
-from runbooks.audit.chain import record_hash
+from runbooks.audit.chain import Anchor, canonical_json, record_hash
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -260,3 +260,32 @@ def test_unreachable_store_says_where_and_why(tmp_path: Path) -> None:
     store = AuditStore("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(AuditStoreError, match=r"127\.0\.0\.1:1/none: cannot create its tables"):
         store.append(_new())
+
+
+def test_chain_rebuilt_with_database_access_is_caught_by_a_kept_anchor(store: AuditStore) -> None:
+    """Someone who can write the database and knows the algorithm rewrites record 3 and
+    re-hashes everything after it: the chain is consistent again, the anchor is not."""
+    _fill(store)
+    before = store.verify()
+    anchor = Anchor.parse(f"{before.head_seq}:{before.head_hash[:16]}")
+    prev = next(r for r in store.records() if r.seq == 2).hash
+    for rec in store.records():
+        if rec.seq < 3:
+            continue
+        row = rec.model_dump()
+        row["details"] = canonical_json(rec.details)
+        row["actor"] = "mallory" if rec.seq == 3 else rec.actor
+        row["prev_hash"] = prev
+        row["hash"] = record_hash(row)
+        _sql(
+            store,
+            "UPDATE audit_records SET actor = :actor, prev_hash = :prev_hash, hash = :hash "
+            "WHERE seq = :seq",
+            **row,
+        )
+        prev = row["hash"]
+    _sql(store, "UPDATE audit_head SET hash = :h", h=prev)
+    assert store.verify().ok  # the chain alone cannot tell
+    verdict = store.verify(anchor)
+    assert verdict.first_break is not None and verdict.first_break.seq == 6
+    assert "rewritten" in verdict.first_break.reason
