@@ -24,6 +24,12 @@ PATH = "/slack/events"
 _MAX_BODY = 1 << 20
 
 
+class _Server(ThreadingHTTPServer):
+    # The stdlib default backlog (5) reset connections in a burst of 50 concurrent clicks.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class HttpListener:
     """Serves ``/slack/events`` (and ``/healthz``); ``on_payload`` runs after the ack."""
 
@@ -56,8 +62,7 @@ class HttpListener:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # requests are audited; access logs would only repeat them
 
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _Handler)
         self._thread: threading.Thread | None = None
 
     @property
