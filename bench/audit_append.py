@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from runbooks.audit import AuditStore, NewRecord  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
+LOAD: list[float] = []  # 1-minute load average at start and end: other work on the machine
 HEADING = "## Audit store"
 
 
@@ -89,6 +91,7 @@ def measure(make_url: Callable[[], str], rounds: int, count: int) -> dict[str, f
 
 def run(rounds: int, count: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
+    LOAD.append(os.getloadavg()[0])
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         n = iter(range(10**6))
         results["SQLite (WAL, synchronous=FULL)"] = measure(
@@ -103,6 +106,7 @@ def run(rounds: int, count: int) -> dict[str, dict[str, float]]:
             )
     except PostgresUnavailable as exc:
         print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+    LOAD.append(os.getloadavg()[0])
     return results
 
 
@@ -113,7 +117,9 @@ def markdown(results: dict[str, dict[str, float]], rounds: int, count: int) -> s
         f"Appends per second, one transaction per record (lock the chain head, insert, commit), "
         f"median of {rounds} rounds of {count} records; the two-writer column is the total rate "
         "of two processes appending to one chain at once (chain verified after each round). "
-        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on this machine (2 vCPU).",
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on this machine (2 vCPU; "
+        f"1-minute load average {LOAD[0]:.1f} at the start, {LOAD[-1]:.1f} at the end, "
+        "from other work sharing it: expect faster on an idle machine).",
         "",
         "| Backend | 1 writer, median (min-max) records/s | 2 writers, median records/s |",
         "|---|---|---|",

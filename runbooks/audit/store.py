@@ -150,6 +150,14 @@ class AuditStore:
         conn.execution_options(audit_write=True)
         return conn
 
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on the store's database for neighbours (the approvals table):
+        on SQLite it takes the write lock up front (BEGIN IMMEDIATE), so a read-then-write
+        (compare-and-set) waits its turn instead of failing on a lock upgrade."""
+        with self._write_connection() as conn, conn.begin():
+            yield conn
+
     def ensure_schema(self) -> None:
         """Create the tables and the head row if missing; idempotent and safe to race."""
         if self._ready:

@@ -235,7 +235,7 @@ def verify(
         raise typer.Exit(EXIT_FAILED)
 
 
-_CSV_FIELDS = [name for name in HASHED_FIELDS] + ["hash"]
+_CSV_FIELDS = [*HASHED_FIELDS, "hash"]
 
 
 def _export_row(record: AuditRecord) -> dict[str, Any]:

@@ -289,3 +289,20 @@ def test_chain_rebuilt_with_database_access_is_caught_by_a_kept_anchor(store: Au
     verdict = store.verify(anchor)
     assert verdict.first_break is not None and verdict.first_break.seq == 6
     assert "rewritten" in verdict.first_break.reason
+
+
+def test_neighbours_write_in_the_same_database_without_breaking_the_chain(
+    store: AuditStore,
+) -> None:
+    """The approvals table shares the store's database (and its engine)."""
+    _fill(store, 2)
+    with store.writing() as conn:
+        conn.execute(text("CREATE TABLE approvals_probe (id INTEGER PRIMARY KEY, state TEXT)"))
+        conn.execute(text("INSERT INTO approvals_probe VALUES (1, 'pending')"))
+    with store.writing() as conn:
+        changed = conn.execute(
+            text("UPDATE approvals_probe SET state = 'approved' WHERE id = 1 AND state = 'pending'")
+        ).rowcount
+    assert changed == 1
+    store.append(_new())
+    assert store.verify().ok
