@@ -143,7 +143,11 @@ def run_kubectl(kubectl: Path, kubeconfig: Path, nodes: list[str]) -> dict:
 
 def run_runbook(kubeconfig: Path, nodes: list[str], max_unavailable: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+    with (
+        tempfile.NamedTemporaryFile(suffix=".json") as out,
+        tempfile.TemporaryFile("w+") as stdout_file,
+        tempfile.TemporaryFile("w+") as stderr_file,
+    ):  # files, not pipes: a chatty run must not block on a full pipe while we wait4() it
         env["BENCH_OUT"] = out.name
         args = [
             "maintain",
@@ -158,14 +162,15 @@ def run_runbook(kubeconfig: Path, nodes: list[str], max_unavailable: int) -> dic
         started = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-c", COUNTED_RUNBOOK, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=stdout_file,
+            stderr=stderr_file,
             env=env,
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - started
-        stdout = proc.stdout.read().decode() if proc.stdout else ""
-        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        stdout_file.seek(0)
+        stderr_file.seek(0)
+        stdout, stderr = stdout_file.read(), stderr_file.read()
         counted = json.loads(Path(out.name).read_text() or "{}")
     if os.waitstatus_to_exitcode(status) != 0 or counted.get("code"):
         raise RuntimeError(f"runbook failed: {stdout[-2000:]} {stderr[-2000:]}")

@@ -300,7 +300,7 @@ def roll(
             first = ledger.failures[0]
             rest = f"; not started: {', '.join(remaining)}" if remaining else ""
             return "halted", (
-                f"halted: {first.node} failed at {first.failed_step}: {first.error} "
+                f"{first.node} failed at {first.failed_step}: {first.error} "
                 f"(node left {first.left}){rest}"
             )
     done = [r.node for r in ledger.results.values() if r.result == "maintained"]
