@@ -204,6 +204,14 @@ class ClickHandler:
         resumed: Resumed | None = None
         if final:
             resumed = self.resume(approval)
+            trail.audit(
+                trail.RESUME,
+                approval_id=approval.id,
+                actor="runbook-listener",
+                approval=approval,
+                outcome=resumed,
+                details={"transport": click.transport},
+            )
             log.info(
                 "approval %s %s by %s; run %s: %s",
                 approval.id,

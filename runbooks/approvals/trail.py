@@ -16,6 +16,7 @@ DECIDE = "approval.decide"
 REFUSE = "approval.refuse"
 EXPIRE = "approval.expire"
 CANCEL = "approval.cancel"
+RESUME = "approval.resume"
 
 
 def audit(
