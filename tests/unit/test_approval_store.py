@@ -1,4 +1,6 @@
-"""The approvals table: one atomic compare-and-set decides, however many try at once."""
+"""The approvals table: one atomic compare-and-set decides, however many try at once.
+
+On SQLite and on a real PostgreSQL (marked ``postgres``)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,14 @@ from runbooks.audit import AuditStore
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ApprovalStore:
-    """On the audit store's own engine, as in production (a fresh SQLite file)."""
-    return ApprovalStore(AuditStore(f"sqlite:///{tmp_path / 'audit.db'}").engine)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ApprovalStore:
+    """On the audit store's own engine, as in production: SQLite, and a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'audit.db'}"
+    else:
+        url = str(request.getfixturevalue("postgres_server").create_database("approvals"))
+    return ApprovalStore(AuditStore(url).engine)
 
 
 def pending(store: ApprovalStore, min_approvals: int = 1, ttl: timedelta = timedelta(hours=1)):
