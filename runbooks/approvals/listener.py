@@ -108,8 +108,15 @@ class Listener:
             details={"reason": failure, "transport": "http", "verified": False},
         )
 
+    @property
+    def alive(self) -> bool:
+        """Can clicks arrive? A dead socket means silently no approvals (fail closed)."""
+        return self.socket.connected if self.socket else self.http is not None
+
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self._sweep_seconds):
+            if not self.alive:
+                log.warning("Socket Mode connection is down: approval clicks cannot arrive")
             try:
                 self.handler.sweep()
             except Exception:
