@@ -1,12 +1,13 @@
 """``python -m runbooks.slack_standin``: run the stand-in by hand for a demo of the gate.
 
-Prints the environment to export; stops on Ctrl-C.
+Prints the environment to export; stops on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import signal
+import threading
 
 from runbooks.slack_standin.server import SlackStandin
 from runbooks.slack_standin.socket_mode import SocketModeStandin
@@ -24,12 +25,12 @@ def main() -> None:
     print(f"export RUNBOOK_SLACK_API_URL={web.api_url}")
     print(f"export SLACK_BOT_TOKEN={web.bot_token} SLACK_APP_TOKEN={web.app_token}")
     print("export RUNBOOK_SLACK_CHANNEL=C0OPS", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        socket.stop()
-        web.stop()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    socket.stop()
+    web.stop()
 
 
 if __name__ == "__main__":
