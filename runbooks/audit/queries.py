@@ -21,7 +21,8 @@ def node_condition(node: str) -> ColumnElement[bool]:
 def where_clauses(query: RecordFilter) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if query.flow_run_id:
-        clauses.append(_r.flow_run_id == query.flow_run_id)
+        # A full id, or the first characters of one as tables show it.
+        clauses.append(_r.flow_run_id.startswith(query.flow_run_id, autoescape=True))
     if query.target:
         if query.target_kind == "node":
             clauses.append(node_condition(query.target))

@@ -14,12 +14,35 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from runbooks.audit import AuditRecord, AuditStoreError, RecordFilter, get_store
 from runbooks.audit.chain import HASHED_FIELDS, Anchor
-from runbooks.cli.errors import EXIT_FAILED, UserError, reported_errors
+from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, UserError, reported_errors
 
-app = typer.Typer(help="The audit trail: who did what to which target, when, approved by whom.")
+# typer vendors click; its UsageError is BadParameter's base (no public name of its own).
+_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click reports a mistyped option in a boxed block; the project answers in one line."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer._click.Context (vendored, private)
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            where = getattr(exc, "ctx", None)
+            command = where.command_path if where is not None else "runbook audit"
+            message = exc.format_message()  # type: ignore[attr-defined]
+            print(f"error: {command}: {message}", file=sys.stderr)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+app = typer.Typer(
+    cls=_OneLineUsageErrors,
+    no_args_is_help=True,
+    help="The audit trail: who did what to which target, when, approved by whom.",
+)
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -47,7 +70,10 @@ def parse_output(value: str, allowed: tuple[str, ...] = ("table", "json")) -> st
     return value
 
 
-Run = Annotated[str | None, typer.Option("--run", help="Prefect flow run id.")]
+Run = Annotated[
+    str | None,
+    typer.Option("--run", help="Prefect flow run id, or its first characters as tables show."),
+]
 Node = Annotated[
     str | None,
     typer.Option("--node", help="Node name: its own records and those of pods evicted from it."),
@@ -135,7 +161,7 @@ def records_table(records: list[AuditRecord], open_intents: set[int]) -> str:
                 str(r.seq),
                 r.at[:19].replace("T", " "),
                 _short(r.runbook, 26),
-                _short(r.flow_run_id, 8) if r.flow_run_id else "-",
+                r.flow_run_id[:8] if r.flow_run_id else "-",
                 _short(r.actor, 20),
                 r.action,
                 _short(f"{r.target_kind}/{r.target}", 40),
@@ -160,14 +186,14 @@ def show(
     since: Since = None,
     until: Until = None,
     day: Day = None,
-    last: Annotated[
-        int | None, typer.Option("--last", help="Only the newest N records.", min=1)
-    ] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the newest N records.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Show records, oldest first; an intent with no outcome is marked NO OUTCOME."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
+        if last is not None and last < 1:
+            raise UserError(f"--last {last}: give a number of records, 1 or more")
         query = build_filter(run, node, target, actor, action, runbook, since, until, day, last)
         store = get_store()
         records = store.records(query)

@@ -9,7 +9,7 @@ import typer
 from runbooks.audit import AuditStoreError, get_store
 from runbooks.audit.runs import RunHistory, run_history
 from runbooks.cli.audit import parse_output, render_table
-from runbooks.cli.errors import reported_errors
+from runbooks.cli.errors import UserError, reported_errors
 
 
 def _duration(seconds: float | None) -> str:
@@ -39,13 +39,15 @@ def history_table(history: RunHistory) -> str:
 
 
 def history(
-    limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="How many runs.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs (1-200).")] = 20,
     runbook: Annotated[str | None, typer.Option("--runbook", help="Only this runbook.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Runs, newest first: runbook, status, started by, start/end, duration, audit records."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
+        if not 1 <= limit <= 200:
+            raise UserError(f"--limit {limit}: give a number of runs from 1 to 200")
         result = run_history(get_store(), limit=limit, runbook=runbook)
     if result.prefect_note:
         typer.echo(f"note: {result.prefect_note}", err=True)

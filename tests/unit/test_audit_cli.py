@@ -88,7 +88,7 @@ def test_show_json_filters_by_actor_action_and_run(maintenance_trail: AuditStore
         "apr-1",
         "approved",
     )
-    code, out, _ = run("audit", "show", "--run", "run-bbbb2222", "-o", "json")
+    code, out, _ = run("audit", "show", "--run", "run-bbbb", "-o", "json")  # a prefix
     assert {r["target"] for r in json.loads(out)} == {"worker-10"}
     code, out, _ = run("audit", "show", "--action", "pod.", "-o", "json")
     assert [r["phase"] for r in json.loads(out)] == ["intent", "outcome"]
@@ -140,6 +140,10 @@ def test_export_jsonl_and_csv_carry_every_record_with_its_hash(
         (["audit", "export", "--format", "xml"], "--format 'xml' is not supported"),
         (["history", "--output", "html"], "--output 'html' is not supported"),
         (["audit", "verify", "--anchor", "12"], "anchor '12' is not SEQ:HASH"),
+        (["audit", "show", "--last", "0"], "--last 0: give a number of records"),
+        (["audit", "show", "--nodes", "w1"], "No such option: --nodes"),
+        (["audit", "export", "--format"], "requires an argument"),
+        (["history", "--limit", "0"], "--limit 0: give a number of runs from 1 to 200"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(
