@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_sdk import WebClient
@@ -48,7 +48,6 @@ class Listener:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="click")
         self._stop = threading.Event()
         self._sweep_seconds = sweep_seconds
-        self.outcomes: list[Future[Outcome | None]] = []
         self.http: HttpListener | None = None
         self.socket: SocketListener | None = None
         if http:
@@ -84,7 +83,7 @@ class Listener:
 
     def submit(self, payload: dict[str, Any], transport: Transport) -> None:
         """After the ack: decide in a worker thread, so the transport is free at once."""
-        self.outcomes.append(self._pool.submit(self._decide, payload, transport))
+        self._pool.submit(self._decide, payload, transport)
 
     def _decide(self, payload: dict[str, Any], transport: Transport) -> Outcome | None:
         click = parse_click(payload, transport)

@@ -104,9 +104,12 @@ class HttpListener:
         if request.path.split("?")[0] != PATH:
             self._reply(request, 404, b"not found")
             return
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            self._reply(request, 413, b"too large")
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self._reply(request, 413, b"missing, malformed or too large Content-Length")
             return
         raw = request.rfile.read(length)
         failure = verification_failure(self._secret, raw, dict(request.headers), self._clock)
