@@ -5,10 +5,12 @@ still answers, and the result says which source each fact came from."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 from runbooks.audit.models import RunSummary, format_time
+from runbooks.audit.redaction import clean
 from runbooks.audit.store import AuditStore
 
 
@@ -25,6 +27,7 @@ class RunHistoryEntry(BaseModel):
     audit_records: int
     audit_failures: int
     in_prefect: bool
+    parameters: dict[str, Any] | None = None  # from Prefect, secrets redacted
 
 
 class RunHistory(BaseModel):
@@ -40,6 +43,7 @@ class PrefectRun(BaseModel):
     start: datetime | None
     end: datetime | None
     started_by: str | None
+    parameters: dict[str, Any] | None = None
 
 
 def prefect_api_url() -> str | None:
@@ -96,6 +100,7 @@ def read_prefect_runs(limit: int, runbook: str | None = None) -> list[PrefectRun
             start=fr.start_time,
             end=fr.end_time,
             started_by=_started_by_from_prefect(list(fr.tags or []), fr.created_by),
+            parameters=clean(dict(fr.parameters or {})),
         )
         for fr in flow_runs
     ]
@@ -114,6 +119,7 @@ def _from_prefect(run: PrefectRun, summary: RunSummary | None) -> RunHistoryEntr
         audit_records=summary.records if summary else 0,
         audit_failures=summary.failed if summary else 0,
         in_prefect=True,
+        parameters=run.parameters,
     )
 
 

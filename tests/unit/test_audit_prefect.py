@@ -119,6 +119,7 @@ def test_history_lists_real_runs_with_state_and_who_started_them(
     assert runs[ok_run]["status"] == "Completed"
     assert runs[ok_run]["started_by"] == "oncall:alice"
     assert runs[ok_run]["runbook"] == "audit-demo-maintenance"
+    assert runs[ok_run]["parameters"] == {"node": "worker-8", "fail": False}
     assert runs[failed_run]["status"] == "Failed"
     assert runs[failed_run]["audit_failures"] == 1
     starts = [r["start"] for r in result["runs"]]
