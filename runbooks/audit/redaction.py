@@ -94,7 +94,9 @@ def clean(value: Any, depth: int = 0) -> Any:
                 out["..."] = f"[truncated: {len(value)} keys in total]"
                 break
             name = str(key)
-            out[name] = REDACTED if is_secret_key(name) and item else clean(item, depth + 1)
+            # Numbers and flags under such keys (token_count, password_set) are not secrets.
+            secret = is_secret_key(name) and item and not isinstance(item, bool | int | float)
+            out[name] = REDACTED if secret else clean(item, depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         items = list(value)
