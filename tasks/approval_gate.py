@@ -41,7 +41,7 @@ from runbooks.approvals.record import (
 from runbooks.approvals.resume import ApprovalDecision
 from runbooks.approvals.slack_client import web_client
 from runbooks.approvals.store import ApprovalStore
-from runbooks.approvals.view import expire
+from runbooks.approvals.view import expire, show
 from tasks.audit import default_actor
 from tasks.slack.messages import SlackThread, post_message
 
@@ -249,6 +249,8 @@ def _request(
     store.set_message(approval.id, channel=thread.channel, ts=thread.ts)
     stored = store.get(approval.id)
     assert stored is not None
+    if stored.state.is_final:  # clicked before we knew where the message was: show it now
+        show(web_client(settings), stored)
     return stored
 
 

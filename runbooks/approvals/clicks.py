@@ -220,7 +220,8 @@ class ClickHandler:
                 approval.flow_run_id,
                 resumed,
             )
-        self.show(approval)
+        # re-read: the gate may have stored the message's ts after we first read the row
+        self.show(self.store.get(approval.id) or approval)
         return Outcome("decided" if final else "counted", state=approval.state, resumed=resumed)
 
     def expire(self, approval: Approval) -> bool:

@@ -255,6 +255,7 @@ def test_click_before_the_run_has_paused_still_resumes_it(
     )
 
     assert run.wait()["state"].is_completed()
+    wait_for(lambda: f"Approved by <@{APPROVERS[0]}>" in str(message.blocks), what="the view")
 
 
 def test_rate_limits_and_slack_errors_when_posting_are_retried(
