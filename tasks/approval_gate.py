@@ -283,13 +283,9 @@ def _cancel(store: ApprovalStore, approval: Approval, reason: str) -> None:
 
 
 def _expired(store: ApprovalStore, current: Approval, *, run_id: str, digest: str) -> Approved:
-    """Time is up: expire the row (unless a decision just landed) and stop."""
+    """Time is up: expire the row (unless a decision just landed: then that decision counts)."""
     if current.state is ApprovalState.PENDING:
-        slack = web_client(load_slack_settings())
-        if not expire(store, slack, current, now=utcnow(), actor="runbook"):
-            latest = store.get(current.id)
-            assert latest is not None
-            return _verdict(latest, run_id=run_id, digest=digest)
+        expire(store, web_client(load_slack_settings()), current, now=utcnow(), actor="runbook")
     latest = store.get(current.id)
     assert latest is not None
     return _verdict(latest, run_id=run_id, digest=digest)
