@@ -33,7 +33,9 @@ def audit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
     get_settings.cache_clear()
 
 
-def runbook(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def runbook(
+    env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [RUNBOOK, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

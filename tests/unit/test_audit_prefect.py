@@ -9,8 +9,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect import flow, task
@@ -55,7 +56,7 @@ def demo_maintenance(node: str, fail: bool = False) -> str:
     return str(flow_run.id)
 
 
-def _wait_for(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+def _wait_for(check: Callable[[], list[Any]], timeout: float = 20.0) -> list[Any]:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -83,7 +84,7 @@ def test_flow_records_carry_the_run_and_leave_events_and_an_artifact(
         summary = [a for a in artifacts if a.key == "audit-audit-demo-maintenance"]
         assert summary and f"runbook audit show --run {run_id}" in str(summary[0].data)
 
-        def cordon_events() -> list[object]:
+        def cordon_events() -> list[Any]:
             page = client.read_events(
                 filter=EventFilter(event=EventNameFilter(name=["kube-runbooks.node.cordon.ok"])),
                 limit=50,  # the client's default (100) is above the server's maximum (50)
@@ -94,7 +95,7 @@ def test_flow_records_carry_the_run_and_leave_events_and_an_artifact(
     assert events, "no kube-runbooks.node.cordon.ok event for k8s.node.worker-7"
 
 
-def _history(env: dict[str, str]) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+def _history(env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
     done = subprocess.run(
         [sys.executable, "-m", "runbooks.cli.main", "history", "--output", "json"],
         env=env,
