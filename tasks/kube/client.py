@@ -22,12 +22,22 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
         if path is None and not os.path.exists(os.path.expanduser("~/.kube/config")):
             config.load_incluster_config()
             return client.ApiClient()
-        return config.new_client_from_config(config_file=path, context=context)
+        return _roomy(config.new_client_from_config(config_file=path, context=context))
     except (ConfigException, FileNotFoundError, OSError) as exc:
         raise KubeConfigError(
             f"cannot use kubeconfig {path or '~/.kube/config'} "
             f"(context {context or 'current'}): {exc}"
         ) from None
+
+
+POOL_SIZE = 32  # parallel drains x parallel evictions share one pool per cluster
+
+
+def _roomy(api: client.ApiClient) -> client.ApiClient:
+    """Keep up to POOL_SIZE connections per host (the default, 5 x CPUs, made urllib3 discard
+    connections under parallel drains: a TLS handshake per eviction instead of reuse)."""
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
+    return api
 
 
 def api_client(target: KubeTarget | None = None) -> client.ApiClient:

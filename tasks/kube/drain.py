@@ -208,6 +208,8 @@ def _wait_for_budget(target: KubeTarget, state: _State, seconds: float) -> None:
             timeout_seconds=max(1, int(seconds)),
             _request_timeout=int(seconds) + 10,
         ):
+            if event["type"] == "ERROR":  # e.g. 410 as an event: the backoff timer covers it
+                break
             status = event["object"].status
             if status and (status.disruptions_allowed or 0) > 0:
                 opened = True
@@ -242,6 +244,8 @@ def _watch_gone(
             timeout_seconds=max(1, round(seconds)),
             _request_timeout=round(seconds) + 10,
         ):
+            if event["type"] == "ERROR":  # the watch broke (e.g. 410 as an event): resync
+                break
             obj = event["object"]
             meta = obj.metadata
             if meta.resource_version:

@@ -214,6 +214,8 @@ def wait_ready(
                 timeout_seconds=max(1, min(30, int(left) + 1)),
                 _request_timeout=max(5, min(40, int(left) + 10)),
             ):
+                if event["type"] == "ERROR":  # the watch broke: the loop re-reads
+                    break
                 obj = event["object"]
                 if isinstance(obj, client.V1Node) and back(node_info(obj)):
                     break
