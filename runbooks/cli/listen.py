@@ -16,10 +16,11 @@ from runbooks.cli.errors import UserError, reported_errors
 
 
 def _address(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(f"--http wants HOST:PORT (e.g. 127.0.0.1:3000), got {value!r}")
-    return host.strip("[]"), int(port)
+    """``HOST:PORT``, or ``PORT`` / ``:PORT`` for 127.0.0.1 (never all interfaces by default)."""
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UserError(f"--http wants HOST:PORT or PORT (e.g. 127.0.0.1:3000), got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def listen(
@@ -27,9 +28,9 @@ def listen(
         str | None,
         typer.Option(
             "--http",
-            metavar="HOST:PORT",
+            metavar="[HOST:]PORT",
             help="Serve Slack's interactivity requests at http://HOST:PORT/slack/events "
-            "instead of Socket Mode. Use 127.0.0.1 behind a TLS proxy.",
+            "instead of Socket Mode. HOST defaults to 127.0.0.1: put a TLS proxy in front.",
         ),
     ] = None,
 ) -> None:

@@ -42,3 +42,27 @@ def test_missing_settings_are_named_without_values(monkeypatch: pytest.MonkeyPat
 
     assert "SLACK_APP_TOKEN, RUNBOOK_SLACK_CHANNEL" in str(error.value)
     assert TOKEN not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3000", ("127.0.0.1", 3000)),
+        (":3000", ("127.0.0.1", 3000)),
+        ("0.0.0.0:8080", ("0.0.0.0", 8080)),
+        ("[::1]:3000", ("::1", 3000)),
+    ],
+)
+def test_listen_http_address_defaults_to_loopback(value, expected):
+    from runbooks.cli.listen import _address
+
+    assert _address(value) == expected
+
+
+@pytest.mark.parametrize("value", ["host", "host:", "127.0.0.1:70000", "a:b"])
+def test_listen_http_address_that_is_not_one_is_a_user_error(value):
+    from runbooks.cli.errors import UserError
+    from runbooks.cli.listen import _address
+
+    with pytest.raises(UserError, match="--http wants HOST:PORT or PORT"):
+        _address(value)
