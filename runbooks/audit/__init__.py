@@ -5,7 +5,7 @@ them. SQLite by default, PostgreSQL via ``RUNBOOK_AUDIT_URL``.
 """
 
 from runbooks.audit.chain import Break, Verdict
-from runbooks.audit.context import current_context, using_context
+from runbooks.audit.context import carried, current_context, using_context
 from runbooks.audit.models import AuditContext, AuditRecord, NewRecord, Phase, RecordFilter
 from runbooks.audit.store import AuditStore, AuditStoreError, default_url, get_store
 
@@ -19,6 +19,7 @@ __all__ = [
     "Phase",
     "RecordFilter",
     "Verdict",
+    "carried",
     "current_context",
     "default_url",
     "get_store",

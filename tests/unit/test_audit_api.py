@@ -108,3 +108,25 @@ def test_a_step_error_stays_the_error_when_the_outcome_cannot_be_written(
         raise RuntimeError("drain of worker-3 failed")
     (intent,) = store.records()
     assert intent.phase == "intent" and store.open_intents([intent.seq]) == {intent.seq}
+
+
+def test_carried_functions_keep_the_context_even_with_several_runs_open(
+    store: AuditStore,
+) -> None:
+    """Two runs in one process (no safe guess): ``carried`` still attributes each thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tasks.audit import carried
+
+    def cordon(node: str) -> int:
+        return record("node.cordon", node)
+
+    with (
+        audit_context("maintenance-a", actor="carol", flow_run_id="run-a"),
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        with audit_context("maintenance-b", actor="dave", flow_run_id="run-b"):
+            list(pool.map(carried(cordon), ["b1", "b2"]))
+        list(pool.map(carried(cordon), ["a1"]))
+    got = {r.target: (r.actor, r.flow_run_id) for r in store.records()}
+    assert got == {"b1": ("dave", "run-b"), "b2": ("dave", "run-b"), "a1": ("carol", "run-a")}
