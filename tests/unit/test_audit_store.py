@@ -306,3 +306,17 @@ def test_neighbours_write_in_the_same_database_without_breaking_the_chain(
     assert changed == 1
     store.append(_new())
     assert store.verify().ok
+
+
+def test_verify_command_names_the_tampered_record(store: AuditStore, audit_url: str) -> None:
+    """`runbook audit verify` as an auditor runs it, against this backend."""
+    import os
+
+    _fill(store)
+    runbook = [os.path.join(os.path.dirname(sys.executable), "runbook"), "audit", "verify"]
+    env = {**os.environ, "RUNBOOK_AUDIT_URL": audit_url}
+    clean = subprocess.run(runbook, env=env, capture_output=True, text=True, timeout=60)
+    assert clean.returncode == 0 and "intact: 6 records" in clean.stdout, clean.stderr
+    _sql(store, "UPDATE audit_records SET outcome = 'ok' WHERE seq = 4")
+    broken = subprocess.run(runbook, env=env, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "BROKEN at record 4: content changed" in broken.stderr
