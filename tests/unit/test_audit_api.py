@@ -130,3 +130,24 @@ def test_carried_functions_keep_the_context_even_with_several_runs_open(
         list(pool.map(carried(cordon), ["a1"]))
     got = {r.target: (r.actor, r.flow_run_id) for r in store.records()}
     assert got == {"b1": ("dave", "run-b"), "b2": ("dave", "run-b"), "a1": ("carol", "run-a")}
+
+
+def test_a_process_killed_mid_step_leaves_an_intent_without_outcome(store: AuditStore) -> None:
+    """SIGKILL between intent and outcome: no outcome is written, and the trail says so."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from tasks.audit import audit_context, audited\n"
+        "with audit_context('rolling-node-maintenance', actor='alice', flow_run_id='run-k'):\n"
+        "    with audited('node.cordon', 'worker-4'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), timeout=60)
+    assert done.returncode == -9
+    (intent,) = store.records()
+    assert (intent.phase, intent.target) == ("intent", "worker-4")
+    assert store.open_intents([intent.seq]) == {intent.seq}
+    assert store.verify().ok
