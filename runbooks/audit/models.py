@@ -92,6 +92,7 @@ class RecordFilter(BaseModel):
     actor: str | None = None
     action: str | None = None
     runbook: str | None = None
+    outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = Field(default=None, ge=1)

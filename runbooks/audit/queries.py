@@ -41,6 +41,8 @@ def where_clauses(query: RecordFilter) -> list[ColumnElement[bool]]:
             clauses.append(_r.action == query.action)
     if query.runbook:
         clauses.append(_r.runbook == query.runbook)
+    if query.outcome:
+        clauses.append(_r.outcome == query.outcome)
     if query.since:
         clauses.append(_r.at >= format_time(query.since))
     if query.until:

@@ -89,6 +89,9 @@ Action = Annotated[
     ),
 ]
 Runbook = Annotated[str | None, typer.Option("--runbook", help="Runbook (flow) name.")]
+Outcome = Annotated[
+    str | None, typer.Option("--outcome", help="Outcome, e.g. failed, ok, approved.")
+]
 Since = Annotated[
     str | None, typer.Option("--since", help="From this time (ISO, or a duration ago: 2h, 3d).")
 ]
@@ -109,6 +112,7 @@ def build_filter(
     until: str | None = None,
     day: str | None = None,
     limit: int | None = None,
+    outcome: str | None = None,
 ) -> RecordFilter:
     """The CLI's filter options as a store query; contradictions are user errors."""
     if node and target:
@@ -129,6 +133,7 @@ def build_filter(
         actor=actor,
         action=action,
         runbook=runbook,
+        outcome=outcome,
         since=start,
         until=end,
         limit=limit,
@@ -186,6 +191,7 @@ def show(
     since: Since = None,
     until: Until = None,
     day: Day = None,
+    outcome: Outcome = None,
     last: Annotated[int | None, typer.Option("--last", help="Only the newest N records.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
@@ -194,7 +200,9 @@ def show(
         output = parse_output(output)
         if last is not None and last < 1:
             raise UserError(f"--last {last}: give a number of records, 1 or more")
-        query = build_filter(run, node, target, actor, action, runbook, since, until, day, last)
+        query = build_filter(
+            run, node, target, actor, action, runbook, since, until, day, last, outcome
+        )
         store = get_store()
         records = store.records(query)
         if last:
@@ -280,12 +288,15 @@ def export(
     since: Since = None,
     until: Until = None,
     day: Day = None,
+    outcome: Outcome = None,
 ) -> None:
     """Write records to stdout, oldest first, with their hashes (for archives and other tools)."""
     with reported_errors(AuditStoreError):
         if format_ not in ("jsonl", "csv"):
             raise UserError(f"--format {format_!r} is not supported: use jsonl or csv")
-        query = build_filter(run, node, target, actor, action, runbook, since, until, day)
+        query = build_filter(
+            run, node, target, actor, action, runbook, since, until, day, outcome=outcome
+        )
         records = get_store().iter_records(query)
         out = sys.stdout
         if format_ == "jsonl":

@@ -94,6 +94,8 @@ def test_show_json_filters_by_actor_action_and_run(maintenance_trail: AuditStore
     assert [r["phase"] for r in json.loads(out)] == ["intent", "outcome"]
     code, out, _ = run("audit", "show", "--since", "1h", "--last", "1", "-o", "json")
     assert [r["target"] for r in json.loads(out)] == ["worker-10"]
+    code, out, _ = run("audit", "show", "--outcome", "approved", "-o", "json")
+    assert [r["action"] for r in json.loads(out)] == ["approval.decide"]
     code, out, _ = run("audit", "show", "--day", "2001-01-01", "-o", "json")
     assert json.loads(out) == []
 
