@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.cluster
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deployments" / "kubernetes"
 NAMESPACE = "kube-runbooks"
+JOBS = "kube-runbooks-jobs"  # privileged pods: the job action's maintenance Jobs
 RUNBOOKS = f"system:serviceaccount:{NAMESPACE}:kube-runbooks"
 LISTENER = f"system:serviceaccount:{NAMESPACE}:kube-runbooks-listener"
 
@@ -35,6 +37,7 @@ class Installed:
 
     admin: client.ApiClient
     runbooks: client.ApiClient
+    runbooks_token: str
 
 
 def kubectl(kubeconfig: Path, *args: str) -> str:
@@ -49,16 +52,19 @@ def kubectl(kubeconfig: Path, *args: str) -> str:
     return done.stdout
 
 
-def token_client(admin: client.ApiClient, account: str) -> client.ApiClient:
-    """An API client authenticated as the ServiceAccount, with a token the API server issued."""
+def issue_token(admin: client.ApiClient, account: str) -> str:
+    """A token for the ServiceAccount, issued by the API server as the kubelet would mount it."""
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
     )
-    token = (
-        client.CoreV1Api(admin)
-        .create_namespaced_service_account_token(account, NAMESPACE, request)
-        .status.token
+    answer = client.CoreV1Api(admin).create_namespaced_service_account_token(
+        account, NAMESPACE, request
     )
+    return str(answer.status.token)
+
+
+def token_client(admin: client.ApiClient, token: str) -> client.ApiClient:
+    """An API client authenticated only by ``token``."""
     config = client.Configuration()
     config.host = admin.configuration.host
     config.ssl_ca_cert = admin.configuration.ssl_ca_cert
@@ -66,12 +72,41 @@ def token_client(admin: client.ApiClient, account: str) -> client.ApiClient:
     return client.ApiClient(config)
 
 
-def wait_namespace_gone_if_terminating(core: client.CoreV1Api, timeout: float = 180) -> None:
+def token_kubeconfig(admin: client.ApiClient, token: str, path: Path) -> Path:
+    """A kubeconfig holding only the ServiceAccount's token: what the runbooks see in a pod."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {
+                            "server": admin.configuration.host,
+                            "certificate-authority": admin.configuration.ssl_ca_cert,
+                        },
+                    }
+                ],
+                "users": [{"name": "kube-runbooks", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "runbooks", "context": {"cluster": "local", "user": "kube-runbooks"}}
+                ],
+                "current-context": "runbooks",
+            }
+        )
+    )
+    return path
+
+
+def wait_namespace_gone_if_terminating(
+    core: client.CoreV1Api, name: str, timeout: float = 180
+) -> None:
     """A previous run's `kubectl delete` may still be emptying the namespace."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            found = core.read_namespace(NAMESPACE)
+            found = core.read_namespace(name)
         except ApiException as exc:
             if exc.status == 404:
                 return
@@ -79,12 +114,13 @@ def wait_namespace_gone_if_terminating(core: client.CoreV1Api, timeout: float = 
         if found.metadata.deletion_timestamp is None:
             return
         time.sleep(0.5)
-    raise TimeoutError(f"namespace {NAMESPACE} still terminating after {timeout:.0f}s")
+    raise TimeoutError(f"namespace {name} still terminating after {timeout:.0f}s")
 
 
 @pytest.fixture(scope="module")
 def installed(cluster) -> Iterator[Installed]:
-    wait_namespace_gone_if_terminating(cluster.core)
+    for name in (NAMESPACE, JOBS):
+        wait_namespace_gone_if_terminating(cluster.core, name)
     kubectl(cluster.kubeconfig, "apply", "-k", str(MANIFESTS))
     core = cluster.core
     for name, data in (
@@ -101,7 +137,10 @@ def installed(cluster) -> Iterator[Installed]:
                 raise
     workloads.ensure_namespace(cluster.api, NAMESPACE)  # waits for the namespace to be usable
     try:
-        yield Installed(admin=cluster.api, runbooks=token_client(cluster.api, "kube-runbooks"))
+        token = issue_token(cluster.api, "kube-runbooks")
+        yield Installed(
+            admin=cluster.api, runbooks=token_client(cluster.api, token), runbooks_token=token
+        )
     finally:
         kubectl(cluster.kubeconfig, "delete", "-k", str(MANIFESTS), "--wait=false")
 
@@ -148,13 +187,14 @@ NEEDED = [
     ("create", "pods", "", "eviction", "payments"),
     ("get", "poddisruptionbudgets", "policy", None, "payments"),
     ("list", "poddisruptionbudgets", "policy", None, None),
+    ("watch", "poddisruptionbudgets", "policy", None, "payments"),  # wait for a budget to free
     ("list", "daemonsets", "apps", None, None),
     ("create", "events", "", None, "default"),
     ("get", "leases", "coordination.k8s.io", None, NAMESPACE),
     ("create", "leases", "coordination.k8s.io", None, NAMESPACE),
     ("update", "leases", "coordination.k8s.io", None, NAMESPACE),
-    ("create", "jobs", "batch", None, NAMESPACE),
-    ("watch", "jobs", "batch", None, NAMESPACE),
+    ("create", "jobs", "batch", None, JOBS),
+    ("watch", "jobs", "batch", None, JOBS),
 ]
 
 FORBIDDEN = [
@@ -170,13 +210,15 @@ FORBIDDEN = [
     ("create", "pods", "", None, NAMESPACE),
     ("update", "leases", "coordination.k8s.io", None, "kube-system"),  # leader election
     ("create", "jobs", "batch", None, "default"),
+    ("create", "jobs", "batch", None, NAMESPACE),  # not where our restricted pods run
+    ("create", "leases", "coordination.k8s.io", None, JOBS),
     ("create", "serviceaccounts", "", "token", NAMESPACE),
     ("bind", "clusterroles", "rbac.authorization.k8s.io", None, None),
     ("escalate", "roles", "rbac.authorization.k8s.io", None, NAMESPACE),
     ("patch", "deployments", "apps", None, NAMESPACE),
     ("get", "configmaps", "", None, NAMESPACE),
-    ("delete", "jobs", "batch", None, NAMESPACE),
-    ("get", "pods", "", "log", NAMESPACE),
+    ("delete", "jobs", "batch", None, JOBS),
+    ("get", "pods", "", "log", JOBS),
 ]
 
 
@@ -212,10 +254,38 @@ def test_listener_account_may_not_touch_the_cluster(installed: Installed) -> Non
         assert not may(installed.admin, LISTENER, verb, resource, group, None, ns), verb + resource
 
 
-def test_runbooks_account_holds_no_rules_beyond_the_declared_ones(installed: Installed) -> None:
-    """Everything the token may do in the engine's namespace, as the API server lists it."""
+CLUSTER_WIDE = {("", "nodes", v) for v in ("get", "list", "watch", "patch")} | {
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("", "pods/eviction", "create"),
+    ("policy", "poddisruptionbudgets", "get"),
+    ("policy", "poddisruptionbudgets", "list"),
+    ("policy", "poddisruptionbudgets", "watch"),
+    ("apps", "daemonsets", "list"),
+    ("", "events", "create"),
+    ("events.k8s.io", "events", "create"),
+}
+EVERY_ACCOUNT = {  # system:basic-user: ask the API what you may do
+    ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews", "create"),
+    ("authentication.k8s.io", "selfsubjectreviews", "create"),
+}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "namespaced"),
+    [
+        (NAMESPACE, {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}),
+        (JOBS, {("batch", "jobs", v) for v in ("get", "list", "watch", "create")}),
+        ("default", set()),
+    ],
+)
+def test_runbooks_account_holds_no_rules_beyond_the_declared_ones(
+    installed: Installed, namespace: str, namespaced: set[tuple[str, str, str]]
+) -> None:
+    """Everything the token may do in a namespace, as the API server lists it."""
     review = client.V1SelfSubjectRulesReview(
-        spec=client.V1SelfSubjectRulesReviewSpec(namespace=NAMESPACE)
+        spec=client.V1SelfSubjectRulesReviewSpec(namespace=namespace)
     )
     rules = (
         client.AuthorizationV1Api(installed.runbooks)
@@ -229,29 +299,7 @@ def test_runbooks_account_holds_no_rules_beyond_the_declared_ones(installed: Ins
         for resource in rule.resources or []
         for verb in rule.verbs
     }
-    every_account = {  # system:basic-user: ask the API what you may do
-        ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
-        ("authorization.k8s.io", "selfsubjectrulesreviews", "create"),
-        ("authentication.k8s.io", "selfsubjectreviews", "create"),
-    }
-    declared = (
-        {("", "nodes", v) for v in ("get", "list", "watch", "patch")}
-        | {
-            ("", "pods", "list"),
-            ("", "pods", "watch"),
-            ("", "pods/eviction", "create"),
-            ("policy", "poddisruptionbudgets", "get"),
-            ("policy", "poddisruptionbudgets", "list"),
-            ("apps", "daemonsets", "list"),
-            ("", "events", "create"),
-            ("events.k8s.io", "events", "create"),
-            ("coordination.k8s.io", "leases", "get"),
-            ("coordination.k8s.io", "leases", "create"),
-            ("coordination.k8s.io", "leases", "update"),
-        }
-        | {("batch", "jobs", v) for v in ("get", "list", "watch", "create")}
-    )
-    assert granted - every_account == declared
+    assert granted - EVERY_ACCOUNT == CLUSTER_WIDE | namespaced
 
 
 def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
@@ -372,3 +420,44 @@ def test_worker_and_listener_run_under_restricted_pod_security_with_probes_and_r
     for pod in listener_pods:  # the listener carries no Kubernetes credentials at all
         mounts = [m.mount_path for c in pod.spec.containers for m in c.volume_mounts or []]
         assert "/var/run/secrets/kubernetes.io/serviceaccount" not in mounts
+
+
+def test_rolling_maintenance_with_a_job_action_needs_nothing_beyond_the_runbooks_token(
+    installed: Installed, cluster, node_group, namespace: str, tmp_path: Path
+) -> None:
+    """The real runbook, every Kubernetes call made with the ServiceAccount's token only:
+    plan (nodes, pods, DaemonSets, budgets), Lease, cordon, evict + watch, Job, Ready, uncordon."""
+    from flows.rolling_maintenance import run_local
+    from runbooks.maintenance.params import MaintenanceParams
+
+    group = node_group(2)
+    workloads.create_deployment(
+        cluster.api, namespace, "web", 4, group.node_selector, max_unavailable=1
+    )
+    workloads.create_statefulset(cluster.api, namespace, "db", 2, group.node_selector)
+    workloads.create_daemonset(cluster.api, namespace, "agent", group.node_selector)
+    workloads.wait_pods_ready(cluster.api, namespace, 4 + 2 + 2)
+    workloads.wait_pdb_observed(cluster.api, namespace, "web-pdb")
+    kubeconfig = token_kubeconfig(installed.admin, installed.runbooks_token, tmp_path / "sa")
+
+    report = run_local(
+        MaintenanceParams.model_validate(
+            {
+                "target": {"kubeconfig": str(kubeconfig)},
+                "nodes": group.names,
+                "drain_timeout": "60s",
+                "ready_timeout": "30s",
+                "action": {
+                    "kind": "job",
+                    "job_namespace": JOBS,
+                    "command": "echo patching {node}",
+                },
+                "lease": {"namespace": NAMESPACE, "name": f"rbac-{uuid.uuid4().hex[:6]}"},
+            }
+        )
+    )
+
+    assert report.status == "succeeded", report.message
+    assert [r.result for r in report.nodes] == ["maintained", "maintained"]
+    assert any(r.pods_evicted for r in report.nodes)
+    assert all(not cluster.core.read_node(n).spec.unschedulable for n in group.names)
