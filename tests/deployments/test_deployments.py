@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from uuid import UUID
@@ -102,11 +105,24 @@ def test_rolling_maintenance_runs_by_deployment_name_on_the_local_cluster(
     print(f"run by deployment name: {took:.1f}s from request to Completed")
 
 
-def test_serve_stops_every_process_it_started_on_sigterm(cluster, tmp_path: Path) -> None:
+def test_in_cluster_deployments_are_accepted_and_serve_stops_everything_it_started(
+    cluster, tmp_path: Path
+) -> None:
     stack = ServedStack(tmp_path, {"KUBECONFIG": str(cluster.kubeconfig)}, ["--no-deploy"])
     stack.wait_ready()
     running = {name: pid for name, pid in stack.children.items() if pid_alive(pid)}
     assert set(running) == {"server", "worker"}
+    in_cluster = PREFECT_FILE.parent / "kubernetes" / "prefect.yaml"
+    deploy = ["--no-prompt", "deploy", "--all", "--prefect-file", str(in_cluster)]
+    deployed = subprocess.run(
+        [sys.executable, "-m", "prefect", *deploy],
+        cwd=PREFECT_FILE.parents[1],
+        env={**os.environ, "PREFECT_API_URL": stack.api_url, "PREFECT_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
 
     code, took = stack.stop()
 
