@@ -27,6 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if "RUNBOOK_STATE_DIR" not in os.environ:
         _STATE_DIR = tempfile.mkdtemp(prefix="kube-runbooks-test-")
         os.environ["RUNBOOK_STATE_DIR"] = _STATE_DIR
+    # Prefect's test server would otherwise try to phone home (no internet here) and log a
+    # harmless but alarming "database is locked" traceback from its telemetry service.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
