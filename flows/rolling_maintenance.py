@@ -31,7 +31,7 @@ from typing import Any
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from runbooks.maintenance.batch_plan import next_batch
+from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.ownership import Cordon, cordon_owner
@@ -339,6 +339,11 @@ def wait_until_clear(
                 ledger.skipped(name, why)
                 remaining.remove(name)
         out_now = {n for n, i in infos.items() if i.out}
+        ours_out = [n for n in remaining if infos[n].unschedulable and infos[n].cordoned_by]
+        give_back = cordons_to_give_back(ours_out, out_now, plan.limit)
+        if give_back:
+            release_cordons(params, give_back, infos, ledger, steps)
+            continue
         batch = next_batch(remaining, out_now, plan.limit)
         reasons: list[str] = []
         if params.blockers.configured:
@@ -363,6 +368,38 @@ def wait_until_clear(
             "next batch waits: %s; re-checking in %s", "; ".join(reasons), format_duration(pause)
         )
         time.sleep(pause)
+
+
+def release_cordons(
+    params: MaintenanceParams,
+    nodes: list[str],
+    infos: dict[str, NodeInfo],
+    ledger: Ledger,
+    steps: Steps,
+) -> None:
+    """Uncordon cordons an earlier run of ours left beyond this run's max-unavailable (taking
+    them over first, since only a run's own cordon is uncordoned); they are done later."""
+    steps.log.warning(
+        "an earlier run left %s cordoned, more than max-unavailable %s allows; uncordoning "
+        "them first",
+        ", ".join(nodes),
+        params.max_unavailable,
+    )
+    target, run_id = params.target, steps.run_id
+    taken = steps.each(
+        cordon_node,
+        nodes,
+        per_node={n: {"known": infos[n]} for n in nodes},
+        target=target,
+        run_id=run_id,
+    )
+    ok = [n for n, out in taken.items() if isinstance(out, StepDone) and not out.skipped]
+    if len(ok) < len(nodes):
+        raise RuntimeError(f"cannot take over the cordons of {', '.join(nodes)}: {taken}")
+    for node, out in steps.each(uncordon_node, ok, target=target, run_id=run_id).items():
+        if isinstance(out, StepFailed):
+            raise RuntimeError(f"cannot give back the cordon of {node}: {out}")
+        ledger.note(node, "uncordoned first: an earlier run left it cordoned beyond the limit")
 
 
 def maintain_batch(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 
 def next_batch(remaining: list[str], out_now: set[str], limit: int) -> list[str]:
-    """The longest prefix-ordered selection of ``remaining`` keeping |out + batch| <= limit."""
-    batch: list[str] = []
+    """Nodes of ``remaining`` that are out already (a crashed run's cordons, NotReady nodes)
+    always: finishing them only brings nodes back. Then, in order, nodes as long as
+    |out + batch| stays within ``limit``."""
+    batch = [n for n in remaining if n in out_now]
     for node in remaining:
-        if len(out_now | set(batch) | {node}) <= limit:
+        if node not in batch and len(out_now | set(batch) | {node}) <= limit:
             batch.append(node)
     return batch
 
@@ -32,3 +34,13 @@ def plan_batches(order: list[str], out_now: set[str], limit: int) -> list[list[s
         remaining = [n for n in remaining if n not in batch]
         pending_out -= set(batch)
     return batches
+
+
+def cordons_to_give_back(ours_out: list[str], out_now: set[str], limit: int) -> list[str]:
+    """A crashed run may have left more of its cordons than this run's limit allows (say it ran
+    with max-unavailable 3 and the rerun says 1). Give the excess back (uncordon) before
+    starting, latest in plan order first, so the rollout resumes within the limit."""
+    excess = len(out_now) - limit
+    if excess <= 0 or not ours_out:
+        return []
+    return ours_out[-min(excess, len(ours_out)) :]
