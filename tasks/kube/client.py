@@ -30,7 +30,7 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
         ) from None
 
 
-POOL_SIZE = 32  # parallel drains x parallel evictions share one pool per cluster
+POOL_SIZE = 64  # parallel drains x parallel evictions share one pool per cluster
 
 
 def _roomy(api: client.ApiClient) -> client.ApiClient:

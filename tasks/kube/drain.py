@@ -246,6 +246,10 @@ def _watch_gone(
         ):
             if event["type"] == "ERROR":  # the watch broke (e.g. 410 as an event): resync
                 break
+            if event["type"] == "BOOKMARK":  # the client leaves these as dicts
+                raw = event.get("raw_object") or {}
+                version = raw.get("metadata", {}).get("resourceVersion") or version
+                continue
             obj = event["object"]
             meta = obj.metadata
             if meta.resource_version:
