@@ -246,7 +246,8 @@ def serve(
                     "server",
                     [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 )
-            wait_for_api(stack, api_url, server, timeout=120)
+            # A configured server should be up already; a local one may migrate its database.
+            wait_for_api(stack, api_url, server, timeout=120 if server else 15)
             ensure_work_pool(api_url, pool)
             if deploy:
                 register_deployments(stack, prefect)
