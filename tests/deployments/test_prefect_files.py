@@ -1,0 +1,67 @@
+"""The deployment files cover every runbook flow, and each schedule opens the window it passes.
+
+Fast: reads the YAML and imports the flows; no server. `test_deployments.py` proves that
+`prefect deploy --all` accepts the files and runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+
+import flows
+from runbooks.window import MaintenanceWindow
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT_FILES = [
+    ROOT / "deployments" / "prefect.yaml",
+    ROOT / "deployments/kubernetes/prefect.yaml",
+]
+
+
+def runbook_flows() -> dict[str, str]:
+    """entrypoint -> flow name, for every Prefect flow defined in flows/."""
+    found = {}
+    for module in pkgutil.iter_modules(flows.__path__):
+        loaded = importlib.import_module(f"flows.{module.name}")
+        for attribute, value in vars(loaded).items():
+            if isinstance(value, Flow) and value.__module__ == loaded.__name__:
+                found[f"flows/{module.name}.py:{attribute}"] = value.name
+    return found
+
+
+def deployments(path: Path) -> list[dict]:
+    return list(yaml.safe_load(path.read_text())["deployments"])
+
+
+@pytest.mark.parametrize("path", PREFECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_runbook_flow_has_an_on_demand_deployment(path: Path) -> None:
+    on_demand = {d["entrypoint"] for d in deployments(path) if "on-demand" in d.get("tags", [])}
+    assert set(runbook_flows()) <= on_demand
+
+
+@pytest.mark.parametrize("path", PREFECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_deployment_is_described_tagged_and_queued_one_at_a_time(path: Path) -> None:
+    for deployment in deployments(path):
+        assert deployment["entrypoint"] in runbook_flows(), deployment["name"]
+        assert deployment.get("description"), deployment["name"]
+        assert "runbook" in deployment.get("tags", []), deployment["name"]
+        assert deployment["concurrency_limit"]["limit"] == 1, deployment["name"]
+
+
+@pytest.mark.parametrize("path", PREFECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_schedule_opens_the_window_its_run_is_given(path: Path) -> None:
+    for deployment in deployments(path):
+        for schedule in deployment.get("schedules") or []:
+            params = {**deployment.get("parameters", {}), **schedule.get("parameters", {})}
+            window = MaintenanceWindow.model_validate(params["params"]["window"])
+            assert (schedule["cron"], schedule["timezone"]) == (window.cron, window.timezone), (
+                f"{deployment['name']}: schedule {schedule['cron']} {schedule['timezone']} "
+                f"but window {window}"
+            )
+            assert schedule.get("active") is False, "ship schedules off; operators turn them on"
