@@ -325,7 +325,8 @@ def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
         "web-pdb", namespace
     )
     assert budget.status.disruptions_allowed == 1
-    pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    listed = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}")
+    pods = listed.items
     assert len(pods) == 2
     first = pods[0]
     core.create_namespaced_pod_eviction(
@@ -342,6 +343,7 @@ def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
         core.list_namespaced_pod,
         namespace,
         field_selector=f"metadata.name={first.metadata.name}",
+        resource_version=listed.metadata.resource_version,  # from before the eviction
         timeout_seconds=60,
     ):
         if event["type"] == "DELETED" and event["object"].metadata.uid == first.metadata.uid:
