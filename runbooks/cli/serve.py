@@ -3,7 +3,8 @@
 A local Prefect server (unless PREFECT_API_URL names one), the deployments from
 deployments/prefect.yaml, a worker for the process work pool, and the Slack listener when Slack
 is configured. Each runs as a child process in its own process group, its output prefixed with
-its name; Ctrl-C or SIGTERM stops them in reverse order, by PID, and waits for each.
+its name; Ctrl-C or SIGTERM stops them in reverse order, by PID, and waits for each. Runs in
+flight are interrupted with the worker (they release their Lease; a rerun finishes their nodes).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class Child:
 
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def wait(self) -> int:
+        """Wait for a child that ends by itself (`prefect deploy`), and for its last lines."""
+        code = self.process.wait()
+        self._copier.join(timeout=5)
+        return code
 
     def stop(self, grace: float) -> str:
         """SIGINT (twice: Prefect workers finish on the second), then SIGTERM, then SIGKILL."""
@@ -145,8 +152,7 @@ def register_deployments(stack: Stack, prefect: list[str]) -> None:
     deploy = stack.start(
         "deploy", [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)]
     )
-    code = deploy.process.wait()
-    deploy._copier.join(timeout=5)
+    code = deploy.wait()
     stack.children.remove(deploy)
     if code != 0:
         raise ServeFailed(f"`prefect deploy --all` failed ({code}): {' | '.join(deploy.tail[-3:])}")

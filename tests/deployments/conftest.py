@@ -12,7 +12,7 @@ from prefect.client.schemas.objects import FlowRun
 from tests.deployments.stack import ServedStack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(cluster, tmp_path_factory) -> Iterator[ServedStack]:
     """`runbook serve` with its own Prefect home (SQLite), acting on the local cluster."""
     stack = ServedStack(
@@ -44,3 +44,21 @@ def prefect_api(url: str) -> Iterator[None]:
 
     with temporary_settings({PREFECT_API_URL: url}):
         yield
+
+
+def report_markdown(url: str, flow_run_id: Any) -> str:
+    """The run's Markdown report artifact, as the UI shows it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with prefect_api(url), get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return "\n".join(str(a.data) for a in artifacts if a.key == "rolling-node-maintenance-report")
+
+
+def node_results(report: str) -> dict[str, str]:
+    """Node -> result, from the report's table."""
+    rows = [line.split("|") for line in report.splitlines() if line.startswith("| ")]
+    return {cells[1].strip(): cells[2].strip() for cells in rows if len(cells) > 3}

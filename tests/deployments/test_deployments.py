@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 import yaml
@@ -17,7 +16,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from runbooks.cluster import workloads
-from tests.deployments.conftest import prefect_api, run_by_name
+from tests.deployments.conftest import prefect_api, report_markdown, run_by_name
 from tests.deployments.stack import ServedStack, pid_alive
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -28,17 +27,6 @@ ON_DEMAND = "rolling-node-maintenance/on-demand"
 
 def declared() -> list[dict]:
     return list(yaml.safe_load(PREFECT_FILE.read_text())["deployments"])
-
-
-def report_of(served: ServedStack, flow_run_id: UUID) -> str:
-    """The run's Markdown report artifact, as the UI shows it."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with prefect_api(served.api_url), get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return "\n".join(str(a.data) for a in artifacts if a.key == "rolling-node-maintenance-report")
 
 
 def test_prefect_deploy_registers_every_declared_runbook_with_a_described_form(
@@ -101,7 +89,9 @@ def test_rolling_maintenance_runs_by_deployment_name_on_the_local_cluster(
     for node in group.names:
         assert not cluster.core.read_node(node).spec.unschedulable, node
     workloads.wait_pods_ready(cluster.api, namespace, expected=2)
-    assert "succeeded" in report_of(served, run.id)
+    assert report_markdown(served.api_url, run.id).startswith(
+        "## Rolling node maintenance: succeeded"
+    )
     print(f"run by deployment name: {took:.1f}s from request to Completed")
 
 
