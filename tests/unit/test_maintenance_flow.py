@@ -28,4 +28,3 @@ def test_flow_is_named_and_takes_one_model_so_the_ui_renders_a_form():
     ):
         assert field in model, field
         assert "description" in model[field] or "$ref" in model[field] or "allOf" in model[field]
-
