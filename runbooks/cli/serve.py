@@ -25,8 +25,19 @@ import typer
 
 from runbooks.cli.errors import UserError, reported_errors
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
+PREFECT_FILE = Path("deployments") / "prefect.yaml"
+
+
+def project_root() -> Path:
+    """Where the flows and deployments/prefect.yaml are: RUNBOOKS_DIR, else the current
+    directory if it is a checkout, else the checkout this module was installed from."""
+    if os.environ.get("RUNBOOKS_DIR"):
+        return Path(os.environ["RUNBOOKS_DIR"]).resolve()
+    if (Path.cwd() / PREFECT_FILE).exists():
+        return Path.cwd()
+    return Path(__file__).resolve().parents[2]
+
+
 DEFAULT_POOL = "runbooks-process"
 
 
@@ -98,13 +109,14 @@ class Child:
 class Stack:
     """The children of one ``runbook serve``, stopped in reverse order of starting."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], root: Path) -> None:
         self.env = env
+        self.root = root
         self.children: list[Child] = []
         self.stopping = threading.Event()
 
     def start(self, name: str, argv: list[str]) -> Child:
-        child = Child(name, argv, self.env, PROJECT_ROOT)
+        child = Child(name, argv, self.env, self.root)
         self.children.append(child)
         say(f"started {name} (pid {child.pid}): {' '.join(argv[1:])}")
         return child
@@ -150,7 +162,15 @@ def wait_for_api(stack: Stack, api_url: str, server: Child | None, timeout: floa
 def register_deployments(stack: Stack, prefect: list[str]) -> None:
     """``prefect deploy --all``: the same command an operator runs, so both see the same errors."""
     deploy = stack.start(
-        "deploy", [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)]
+        "deploy",
+        [
+            *prefect,
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            str(stack.root / PREFECT_FILE),
+        ],
     )
     code = deploy.wait()
     stack.children.remove(deploy)
@@ -230,13 +250,17 @@ def serve(
     with reported_errors(ServeFailed):
         if not 1 <= port <= 65535:
             raise UserError(f"--port {port} is not a TCP port (1-65535)")
-        if deploy and not PREFECT_FILE.exists():
-            raise UserError(f"no {PREFECT_FILE} to deploy from; use --no-deploy")
+        root = project_root()
+        if deploy and not (root / PREFECT_FILE).exists():
+            raise UserError(
+                f"no {root / PREFECT_FILE} to deploy from: run from the checkout, set "
+                "RUNBOOKS_DIR, or use --no-deploy"
+            )
         configured = get_current_settings().api.url
         api_url = configured or f"http://127.0.0.1:{port}/api"
-        env = {**os.environ, "PREFECT_API_URL": api_url, "RUNBOOKS_DIR": str(PROJECT_ROOT)}
+        env = {**os.environ, "PREFECT_API_URL": api_url, "RUNBOOKS_DIR": str(root)}
         prefect = [sys.executable, "-m", "prefect"]
-        stack = Stack(env)
+        stack = Stack(env, root)
 
         def request_stop(signum: int, _frame: FrameType | None) -> None:
             say(f"{signal.Signals(signum).name}: stopping")
