@@ -190,29 +190,38 @@ def _budget_reason(namespace: str, budget: str | None, cause: str) -> str:
 
 def _wait_for_budget(target: KubeTarget, state: _State, seconds: float) -> None:
     """Nothing to watch on the node, only refused evictions waiting for their retry: watch the
-    budget that refused the next one, and retry early when it allows a disruption again (the
-    backoff timer stays the upper bound, MIN_RETRY_SPACING the lower one)."""
+    budgets that refused them and retry a budget's pods early when it allows a disruption again
+    (the backoff timer stays the upper bound, MIN_RETRY_SPACING the lower one). One watch: on
+    the budget itself, on its namespace, or on all budgets when several namespaces wait."""
     blocked = [p for p in state.to_evict.values() if p.budget]
     if not blocked or seconds < 1:
         time.sleep(seconds)
         return
-    first = min(blocked, key=lambda p: p.due)
-    namespace, name = first.pod.namespace, first.budget or ""
+    waiting = {(p.pod.namespace, p.budget or "") for p in blocked}
+    policy = kube.policy(target)
+    window: dict[str, object] = {
+        "timeout_seconds": max(1, int(seconds)),
+        "_request_timeout": int(seconds) + 10,
+    }
+    if len(waiting) == 1:
+        ((namespace, name),) = waiting
+        args: tuple = (policy.list_namespaced_pod_disruption_budget, namespace)
+        window["field_selector"] = f"metadata.name={name}"
+    elif len({ns for ns, _ in waiting}) == 1:
+        args = (policy.list_namespaced_pod_disruption_budget, next(iter(waiting))[0])
+    else:
+        args = (policy.list_pod_disruption_budget_for_all_namespaces,)
     stream = watch.Watch()
-    opened = False
+    opened: tuple[str, str] | None = None
     try:
-        for event in stream.stream(
-            kube.policy(target).list_namespaced_pod_disruption_budget,
-            namespace,
-            field_selector=f"metadata.name={name}",
-            timeout_seconds=max(1, int(seconds)),
-            _request_timeout=int(seconds) + 10,
-        ):
-            if event["type"] == "ERROR":  # e.g. 410 as an event: the backoff timer covers it
+        for event in stream.stream(*args, **window):
+            if event["type"] in ("ERROR", "BOOKMARK"):  # the backoff timer covers a broken watch
                 break
-            status = event["object"].status
-            if status and (status.disruptions_allowed or 0) > 0:
-                opened = True
+            budget = event["object"]
+            key = (budget.metadata.namespace, budget.metadata.name)
+            status = budget.status
+            if key in waiting and status and (status.disruptions_allowed or 0) > 0:
+                opened = key
                 break
     except Exception as exc:  # a broken watch only ends this wait early
         if not watch_can_resume(exc, 404):
@@ -222,7 +231,7 @@ def _wait_for_budget(target: KubeTarget, state: _State, seconds: float) -> None:
     if opened:
         now = time.monotonic()
         for p in blocked:
-            if p.pod.namespace == namespace and p.budget == name:
+            if (p.pod.namespace, p.budget) == opened:
                 spacing = min(BUDGET_RETRY_FIRST, MIN_RETRY_SPACING * p.attempts)
                 p.due = min(p.due, max(now, p.last_attempt + spacing))
 
