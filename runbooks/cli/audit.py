@@ -14,32 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from runbooks.audit import AuditRecord, AuditStoreError, RecordFilter, get_store
 from runbooks.audit.chain import HASHED_FIELDS, Anchor
-from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, UserError, reported_errors
-
-# typer vendors click; its UsageError is BadParameter's base (no public name of its own).
-_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
-
-
-class _OneLineUsageErrors(TyperGroup):
-    """Click reports a mistyped option in a boxed block; the project answers in one line."""
-
-    def invoke(self, ctx: Any) -> Any:  # typer._click.Context (vendored, private)
-        try:
-            return super().invoke(ctx)
-        except _USAGE_ERROR as exc:
-            where = getattr(exc, "ctx", None)
-            command = where.command_path if where is not None else "runbook audit"
-            message = exc.format_message()  # type: ignore[attr-defined]
-            print(f"error: {command}: {message}", file=sys.stderr)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-
+from runbooks.cli.errors import (
+    EXIT_FAILED,
+    OneLineUsageErrors,
+    UserError,
+    reported_errors,
+)
 
 app = typer.Typer(
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     help="The audit trail: who did what to which target, when, approved by whom.",
 )

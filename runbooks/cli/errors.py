@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -31,3 +33,21 @@ def reported_errors(*failures: type[BaseException]) -> Iterator[None]:
     except failures as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+# typer vendors click; its UsageError is BadParameter's base (no public name of its own).
+_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Click reports a mistyped option in a boxed block; the project answers in one line, exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context (private)
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            where = getattr(exc, "ctx", None)
+            command = where.command_path if where is not None else "runbook"
+            message = exc.format_message()  # type: ignore[attr-defined]
+            print(f"error: {command}: {message}", file=sys.stderr)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
