@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
@@ -13,6 +13,7 @@ from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
 from runbooks.maintenance.durations import parse_duration, validate_max_unavailable
+from runbooks.window import MaintenanceWindow
 
 
 def _duration(value: object) -> object:
@@ -175,6 +176,11 @@ class MaintenanceParams(BaseModel):
         description="Start no new batch after this time; finish the one in hand and report "
         "the nodes left for next time.",
     )
+    window: MaintenanceWindow | None = Field(
+        default=None,
+        description="Maintenance window, read when the run starts: no new batch once it has "
+        "closed, and a run started outside it starts nothing. An earlier deadline still wins.",
+    )
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     # The approval seam (issue 5) adds: approval: ApprovalPolicy | None = None
 
@@ -197,6 +203,13 @@ class MaintenanceParams(BaseModel):
     def _something_selected(self) -> MaintenanceParams:
         if not self.nodes and not (self.selector and self.selector.strip()):
             raise ValueError("name the nodes to maintain, or give a --selector")
+        return self
+
+    @model_validator(mode="after")
+    def _deadline_from_window(self) -> MaintenanceParams:
+        """The window becomes the deadline when the parameters are read, i.e. the run starts."""
+        if self.window is not None:
+            self.deadline = self.window.deadline(datetime.now(UTC), self.deadline)
         return self
 
     @property
