@@ -224,3 +224,36 @@ def test_form_schema_describes_every_field_and_shows_length_examples() -> None:
     assert all(prop.get("description") for prop in schema["properties"].values())
     assert schema["properties"]["length"]["examples"] == ["3h", "90m", "1h30m"]
     assert schema["required"] == ["cron", "length"]
+
+
+# -- the runbook's parameters ----------------------------------------------------------------
+
+
+def test_maintenance_run_given_an_open_window_stops_starting_nodes_at_its_close() -> None:
+    from runbooks.maintenance.params import MaintenanceParams
+
+    now = datetime.now(UTC)
+    opened = now.replace(second=0, microsecond=0)
+    params = MaintenanceParams.model_validate(
+        {
+            "nodes": ["worker-1"],
+            "window": {"cron": f"{opened.minute} {opened.hour} * * *", "length": "2h"},
+        }
+    )
+    assert params.deadline == opened + timedelta(hours=2)
+
+
+def test_maintenance_run_started_outside_its_window_starts_nothing() -> None:
+    from runbooks.maintenance.params import MaintenanceParams
+
+    before = datetime.now(UTC)
+    opened = before - timedelta(hours=12)
+    params = MaintenanceParams.model_validate(
+        {
+            "nodes": ["worker-1"],
+            "window": {"cron": f"{opened.minute} {opened.hour} * * *", "length": "1h"},
+            "deadline": (before + timedelta(hours=1)).isoformat(),
+        }
+    )
+    assert params.deadline is not None
+    assert before <= params.deadline <= datetime.now(UTC)
