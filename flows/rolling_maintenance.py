@@ -35,7 +35,7 @@ from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.ownership import Cordon, cordon_owner
-from runbooks.maintenance.params import MaintenanceParams
+from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
 from tasks.audit import audit_context, record
@@ -82,7 +82,14 @@ class Steps:
 
     def manual(self, nodes: list[str], timeout: float) -> str | None:
         """Wait until a person says the work on ``nodes`` is done; a reason if not."""
-        return "the manual action needs a Prefect server (set PREFECT_API_URL)"
+        return self.manual_unavailable()
+
+    def manual_unavailable(self) -> str | None:
+        """Why a manual action cannot be waited for here (checked before anything changes)."""
+        return (
+            "the manual action pauses the run until a person resumes it in the Prefect UI: "
+            "set PREFECT_API_URL to a Prefect server"
+        )
 
     def publish(self, report: MaintenanceReport) -> None:
         pass
@@ -116,6 +123,9 @@ class PrefectSteps(Steps):
         return {
             n: _outcome(n, step.name, f.result(raise_on_failure=False)) for n, f in futures.items()
         }
+
+    def manual_unavailable(self) -> str | None:
+        return None
 
     def manual(self, nodes: list[str], timeout: float) -> str | None:
         from prefect.flow_runs import pause_flow_run
@@ -222,6 +232,10 @@ def approval_gate(plan: MaintenancePlan, params: MaintenanceParams, steps: Steps
 def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceReport:
     started = datetime.now(UTC)
     with audit_context(FLOW_NAME, flow_run_id=steps.flow_run_id or steps.run_id):
+        if params.action.kind == "manual" and not params.dry_run:
+            reason = steps.manual_unavailable()
+            if reason:
+                raise InvalidRequest(reason)
         plan: MaintenancePlan = steps.call(plan_maintenance, params, steps.run_id)
         steps.publish_plan(plan)
         ledger = Ledger(plan)

@@ -37,6 +37,7 @@ def lease_args() -> tuple[list[str], LeaseSettings]:
         (["--selector", "a b"], "bad node selector"),
         ([], "name the nodes"),
         (["n1", "--drain-timeout", "soon"], "cannot read duration"),
+        (["n1", "--action", "manual"], "set PREFECT_API_URL"),  # no server to resume from
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line_and_changes_nothing(cluster, args, message):
