@@ -61,4 +61,6 @@ def report_markdown(url: str, flow_run_id: Any) -> str:
 def node_results(report: str) -> dict[str, str]:
     """Node -> result, from the report's table."""
     rows = [line.split("|") for line in report.splitlines() if line.startswith("| ")]
-    return {cells[1].strip(): cells[2].strip() for cells in rows if len(cells) > 3}
+    table = {cells[1].strip(): cells[2].strip() for cells in rows if len(cells) > 3}
+    table.pop("Node", None)  # the header row
+    return table

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import run_deployment
 
 from runbooks.cluster import workloads
@@ -52,6 +53,10 @@ def test_prefect_deploy_registers_every_declared_runbook_with_a_described_form(
             if not prop.get("description") and "$ref" not in prop and "allOf" not in prop
         ]
         assert not undescribed, f"{name}: form fields without a description: {undescribed}"
+    [weekly] = found["rolling-node-maintenance/weekly-window"].schedules
+    assert weekly.active is False  # operators turn it on for their cluster
+    assert isinstance(weekly.schedule, CronSchedule)
+    assert (weekly.schedule.cron, weekly.schedule.timezone) == ("0 1 * * 6", "Europe/Berlin")
 
 
 def test_wrong_parameters_are_refused_before_any_run_starts(served: ServedStack) -> None:
