@@ -38,7 +38,7 @@ from runbooks.maintenance.ownership import Cordon, cordon_owner
 from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
-from tasks.audit import audit_context, record
+from tasks.audit import audit_context, carried, record
 from tasks.kube.lease import LeaseHeld, MaintenanceLease
 from tasks.kube.maintenance_steps import (
     StepDone,
@@ -203,7 +203,7 @@ class LocalSteps(Steps):
 
         pool = ThreadPoolExecutor(max_workers=len(nodes))
         try:
-            futures = [pool.submit(one, n) for n in nodes]
+            futures = [pool.submit(carried(one), n) for n in nodes]  # keeps the audit context
             return {n: f.result() for n, f in zip(nodes, futures, strict=True)}
         except KeyboardInterrupt:
             INTERRUPT.set()  # the steps in flight stop at their next turn

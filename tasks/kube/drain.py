@@ -141,7 +141,8 @@ def _evict_all(
     if len(pods) <= 1:
         return [_evict_one(core, node, p, grace_period) for p in pods]
     with ThreadPoolExecutor(max_workers=min(EVICTIONS_AT_ONCE, len(pods))) as pool:
-        return list(pool.map(lambda p: _evict_one(core, node, p, grace_period), pods))
+        one = audit.carried(lambda p: _evict_one(core, node, p, grace_period))
+        return list(pool.map(one, pods))
 
 
 def _apply(
