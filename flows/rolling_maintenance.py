@@ -31,6 +31,7 @@ from typing import Any
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from runbooks.approvals.policy import ApprovalPolicy
 from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
@@ -54,6 +55,7 @@ from tasks.kube.maintenance_steps import (
     wait_node_ready,
 )
 from tasks.kube.retry import INTERRUPT
+from tasks.slack import SlackThread, post_outcome, post_progress
 
 FLOW_NAME = "rolling-node-maintenance"
 Outcome = StepDone | StepFailed
@@ -96,6 +98,18 @@ class Steps:
 
     def publish_plan(self, plan: MaintenancePlan) -> None:
         pass
+
+    approval_id: str | None = None
+
+    def approve(self, plan: MaintenancePlan, policy: ApprovalPolicy) -> str | None:
+        """Ask for approval of the plan; a reason to stop, or None to go on."""
+        return "plan approval needs a Prefect server (set PREFECT_API_URL)"
+
+    def progress(self, text: str) -> None:
+        """A line in the approval's Slack thread (when the run was approved in Slack)."""
+
+    def outcome(self, text: str) -> None:
+        """The final outcome, to the Slack channel (when the run was approved in Slack)."""
 
 
 def _outcome(node: str, step: str, value: Any) -> Outcome:
@@ -153,6 +167,33 @@ class PrefectSteps(Steps):
             )
         record("maintenance.manual-done", listed, details={"note": answer.note})
         return None
+
+    thread: SlackThread | None = None
+
+    def approve(self, plan: MaintenancePlan, policy: ApprovalPolicy) -> str | None:
+        from tasks.approval_gate import ApprovalRefused, approval_gate
+
+        try:
+            approved = approval_gate(
+                f"rolling maintenance of {len(plan.order)} node(s) on {plan.cluster}",
+                plan.to_markdown(),
+                policy,
+                timeout=policy.timeout,
+                plan_digest_value=plan.digest(),
+                runbook=FLOW_NAME,
+            )
+        except ApprovalRefused as exc:
+            return f"not approved, nothing was changed: {exc}"
+        self.approval_id, self.thread = approved.id, approved.thread
+        return None
+
+    def progress(self, text: str) -> None:
+        if self.thread:
+            post_progress(self.thread, text)
+
+    def outcome(self, text: str) -> None:
+        if self.thread:
+            post_outcome(self.thread, text)
 
     def publish_plan(self, plan: MaintenancePlan) -> None:
         from prefect.artifacts import create_markdown_artifact
@@ -226,7 +267,9 @@ def holder_identity(run_id: str) -> str:
 def approval_gate(plan: MaintenancePlan, params: MaintenanceParams, steps: Steps) -> str | None:
     """The seam for plan approval (issue 5): ``params.approval`` set -> ask, with
     ``plan.to_markdown()`` and ``plan.digest()``; return a reason to stop, or None to go on."""
-    return None
+    if params.approval is None:
+        return None
+    return steps.approve(plan, params.approval)
 
 
 def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceReport:
@@ -243,6 +286,7 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
         def finish(status: Status, message: str) -> MaintenanceReport:
             report = ledger.report(steps.run_id, status, message, started)
             steps.publish(report)
+            steps.outcome(f"{status}: {message}")
             (steps.log.info if status in ("succeeded", "dry-run") else steps.log.error)(
                 "%s: %s", status, message
             )
@@ -265,6 +309,7 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             plan.cluster,
             target_kind="cluster",
             details={"nodes": plan.order, "plan_digest": plan.digest()},
+            approval_id=steps.approval_id,
         )
         try:
             with lease.held():
@@ -308,6 +353,7 @@ def roll(
             break
         batch_no += 1
         steps.log.info("batch %d: %s", batch_no, ", ".join(batch))
+        steps.progress(f"batch {batch_no}: {', '.join(batch)}")
         remaining = [n for n in remaining if n not in batch]
         maintain_batch(params, batch, infos, ledger, steps)
         if ledger.failures:

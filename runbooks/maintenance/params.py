@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
+from runbooks.approvals.policy import ApprovalPolicy
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
@@ -182,7 +183,11 @@ class MaintenanceParams(BaseModel):
         "closed, and a run started outside it starts nothing. An earlier deadline still wins.",
     )
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
-    # The approval seam (issue 5) adds: approval: ApprovalPolicy | None = None
+    approval: ApprovalPolicy | None = Field(
+        default=None,
+        description="Ask in Slack before the first node is touched: who may approve and how "
+        "long to wait (see docs/slack-app.md). Empty: no approval.",
+    )
 
     @field_validator("max_unavailable", mode="before")
     @classmethod
