@@ -179,6 +179,7 @@ class MaintenanceParams(BaseModel):
     )
     window: MaintenanceWindow | None = Field(
         default=None,
+        title="Window",  # a model reference gets no title otherwise; the UI would say "Field"
         description="Maintenance window, read when the run starts: no new batch once it has "
         "closed, and a run started outside it starts nothing. An earlier deadline still wins.",
     )
