@@ -77,7 +77,7 @@ WindowLength = Annotated[
 
 
 class MaintenanceWindow(BaseModel):
-    """A recurring maintenance window: opens on a cron schedule, stays open for ``length``."""
+    """A recurring maintenance window: opens on a cron schedule and stays open for its length."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="Maintenance window")
 

@@ -3,7 +3,8 @@
 // run is final. Run by scripts/ui-check, which starts the server, worker and cluster.
 //
 //   node tests/ui/custom-run.mjs --ui http://127.0.0.1:4200 --deployment flow/name \
-//        --nodes worker-1,worker-2 --screenshot docs/prefect-ui-form.png
+//        --nodes worker-1,worker-2 --window '* * * * *;Europe/Berlin;1h' \
+//        --screenshot docs/prefect-ui-form.png
 //
 // Prints one JSON line: {"flow_run_id", "state", "seconds_to_final", ...}; exit 0 iff COMPLETED.
 
@@ -21,6 +22,7 @@ const { values: opts } = parseArgs({
     screenshot: { type: 'string' },
     timeout: { type: 'string', default: '300' },
     modules: { type: 'string', default: process.env.UI_CHECK_MODULES || '' },
+    window: { type: 'string' }, // "cron;time zone;length", e.g. "0 1 * * *;Europe/Berlin;3h"
   },
 });
 if (!opts.ui || !opts.nodes || !opts.screenshot) {
@@ -82,10 +84,21 @@ try {
     await nodesField.getByRole('textbox').nth(i).fill(node);
   }
   await field('Selector (Optional)').getByText('None', { exact: true }).click();
+  // A manual run inside an explicit maintenance window: cron + time zone + length.
+  if (opts.window) {
+    const [cron, timezone, length] = opts.window.split(';');
+    const windowField = field('Window (Optional)');
+    await windowField.getByText('Maintenance window', { exact: true }).click();
+    await windowField.getByLabel('Cron', { exact: true }).fill(cron);
+    await windowField.getByLabel('Timezone (Optional)', { exact: true }).fill(timezone);
+    await windowField.getByLabel('Length', { exact: true }).fill(length);
+  }
   const dryRun = page.getByLabel('Dry Run (Optional)', { exact: true });
   if ((await dryRun.getAttribute('aria-checked')) === 'true') await dryRun.click();
   if ((await dryRun.getAttribute('aria-checked')) !== 'false') throw new Error('dry run still on');
 
+  // Fields the UI could not name (a model reference without a title shows as "Field").
+  const unlabelled = await page.getByText('Field (Optional)', { exact: true }).count();
   const runName = `ui-check-${Date.now()}`;
   await page.getByLabel('Run Name').fill(runName);
   await page.screenshot({ path: opts.screenshot, fullPage: true });
@@ -134,6 +147,7 @@ try {
     parameters: run.parameters,
     seconds_to_final: Math.round(seconds * 10) / 10,
     state_shown_on_run_page: shown,
+    fields_without_a_label: unlabelled,
     report: String(artifacts[0]?.data ?? '').split('\n').slice(0, 12).join('\n'),
     screenshot: opts.screenshot,
   };
