@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -15,5 +16,6 @@ class KubeTarget(BaseModel):
     context: str | None = Field(default=None, description="Context in the kubeconfig.")
 
     def describe(self) -> str:
-        where = str(self.kubeconfig) if self.kubeconfig else "default kubeconfig"
+        """Name the kubeconfig actually used, so an error points at the right file."""
+        where = str(self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
         return f"{where}, context {self.context or '(current)'}"
