@@ -26,6 +26,7 @@ from runbooks.audit import (
     get_store,
     using_context,
 )
+from runbooks.audit.context import actor_from_run_tags
 from runbooks.audit.redaction import clean, clean_text
 from runbooks.audit.summary import artifact_key, run_summary_markdown
 
@@ -70,13 +71,7 @@ def _actor_from_run_tags() -> str | None:
         tags = list(flow_run.tags or [])
     except Exception:  # runtime lookups must never stop a record
         return None
-    for tag in tags:
-        if tag.startswith("actor:") and len(tag) > len("actor:"):
-            return tag.removeprefix("actor:")
-    for tag in tags:
-        if tag.startswith("trigger:"):
-            return tag
-    return None
+    return actor_from_run_tags(tags)
 
 
 def _prefect_flow_run() -> tuple[str | None, str | None]:

@@ -62,3 +62,14 @@ def using_context(context: AuditContext) -> Iterator[AuditContext]:
         with _open_lock:
             _open.remove(context)
         _current.reset(token)
+
+
+def actor_from_run_tags(tags: list[str]) -> str | None:
+    """Prefect has no users; our triggers tag runs ``actor:<who>`` or ``trigger:<source>``."""
+    for tag in tags:
+        if tag.startswith("actor:") and len(tag) > len("actor:"):
+            return tag.removeprefix("actor:")
+    for tag in tags:
+        if tag.startswith("trigger:"):
+            return tag
+    return None

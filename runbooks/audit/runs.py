@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from runbooks.audit.context import actor_from_run_tags
 from runbooks.audit.models import RunSummary, format_time
 from runbooks.audit.redaction import clean
 from runbooks.audit.store import AuditStore
@@ -54,13 +55,10 @@ def prefect_api_url() -> str | None:
 
 
 def _started_by_from_prefect(tags: list[str], created_by: object) -> str | None:
-    """Prefect has no users; our triggers tag runs ``actor:<who>`` or ``trigger:<source>``."""
-    for tag in tags:
-        if tag.startswith("actor:") and len(tag) > len("actor:"):
-            return tag.removeprefix("actor:")
-    for tag in tags:
-        if tag.startswith("trigger:"):
-            return tag
+    """Who started a run: its actor/trigger tag, else whoever Prefect says created it."""
+    tagged = actor_from_run_tags(tags)
+    if tagged:
+        return tagged
     name = getattr(created_by, "display_value", None)
     return str(name) if name else None
 
