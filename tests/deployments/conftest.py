@@ -17,7 +17,11 @@ def served(cluster, tmp_path_factory) -> Iterator[ServedStack]:
     """`runbook serve` with its own Prefect home (SQLite), acting on the local cluster."""
     stack = ServedStack(
         tmp_path_factory.mktemp("prefect-home"),
-        {"KUBECONFIG": str(cluster.kubeconfig)},
+        # the scheduler looks for due schedules every 5 s instead of 60 s
+        {
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+        },
         ["--no-listener"],
     )
     try:
