@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -145,6 +146,9 @@ def maintain(
     )
     for noisy in ("httpx", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A service manager, a Prefect worker or Kubernetes stops a process with SIGTERM: treat it as
+    # Ctrl-C, so the steps in flight stop and the lease is released instead of left to expire.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = _run(params)
     except InvalidRequest as exc:
@@ -168,6 +172,10 @@ def maintain(
             typer.echo(report.plan.to_markdown())
         typer.echo(report.to_text())
     raise typer.Exit(report.exit_code)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(params: Any) -> Any:

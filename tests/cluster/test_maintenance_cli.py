@@ -194,3 +194,28 @@ def test_crash_mid_drain_then_rerun_finishes_and_leaves_nothing_cordoned(
         lease.name, lease.namespace
     )
     assert lease_obj.spec.holder_identity is None  # released
+
+
+def test_sigterm_mid_drain_stops_cleanly_and_releases_the_lease_at_once(
+    cluster, node_group, namespace
+):
+    group = node_group(2)
+    node = _blocked_setup(cluster, group, namespace)
+    args, lease = lease_args()
+    target = KubeTarget(kubeconfig=cluster.kubeconfig)
+    run = _start(cluster, node, "--drain-timeout", "120s", *args)
+    try:
+        wait_for(lambda: node_state(cluster, [node])[node][0], what="run cordons the node")
+        time.sleep(1.5)  # mid-drain: the eviction is being refused by the budget
+        run.send_signal(signal.SIGTERM)  # what a worker or a pod shutdown sends
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == 1, out + err
+    assert "interrupted" in err
+    assert read_holder(target, lease) is None  # released now, not after its duration
+    cordoned, marked_by = node_state(cluster, [node])[node]
+    assert cordoned and marked_by  # a rerun recognises its own cordon and finishes it
