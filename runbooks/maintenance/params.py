@@ -186,6 +186,7 @@ class MaintenanceParams(BaseModel):
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     approval: ApprovalPolicy | None = Field(
         default=None,
+        title="Approval",  # as for window: without it the UI form labels the field "Field"
         description="Ask in Slack before the first node is touched: who may approve and how "
         "long to wait (see docs/slack-app.md). Empty: no approval.",
     )
