@@ -9,6 +9,11 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 CACHE_ROOT="${RUNBOOK_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-runbooks/cluster}"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
+gover="$(go env GOVERSION)"; minor="${gover#go1.}"; minor="${minor%%.*}"
+if (( minor < 26 )); then
+  echo "[build] Kubernetes ${K8S_VERSION} and KWOK ${KWOK_VERSION} need Go >= 1.26; found ${gover}" >&2
+  exit 1
+fi
 OUT="${CACHE_ROOT}/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_$(go env GOVERSION)"
 want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 have_all() { local b; for b in "${want[@]}"; do [[ -x "$1/bin/$b" ]] || return 1; done; [[ -d "$1/stages" ]]; }
