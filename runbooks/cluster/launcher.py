@@ -278,7 +278,8 @@ def up(name: str = "local", nodes: int = 3, timeout: float = 180) -> ClusterReco
         log(f"cluster {name!r} already running ({existing.server}); reusing it")
         return existing
     if existing is not None:
-        log(f"cluster {name!r} is partly stopped; restarting it from scratch")
+        partly = any(running_components(existing).values())
+        log(f"cluster {name!r} is {'partly ' if partly else ''}stopped; starting it afresh")
         down(name)
 
     binaries = ensure_binaries()
