@@ -2,6 +2,11 @@
 
 slack-sdk's ``SocketModeClient`` gets its URL from ``apps.connections.open`` (app-level token)
 and reconnects by itself. Each envelope is acknowledged first, then handed on.
+
+The client is slack-sdk's websocket-client flavour, not its built-in one: the built-in frame
+reader hands on a message cut short when its frame arrives in two TCP reads (seen in CI under
+load: "Failed to process a message: Unterminated string"), and the click is lost.
+websocket-client is already installed as a dependency of the kubernetes client.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.websocket_client import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
