@@ -53,9 +53,8 @@ def test_maintenance_run_records_appear_in_audit_show_for_that_node(
     group = node_group(2)
     sel = group.node_selector
     workloads.create_deployment(cluster.api, namespace, "web", 4, sel, max_unavailable=1)
-    pods = workloads.wait_pods_ready(cluster.api, namespace, 4)
-    # The scheduler may put all four pods on one node (seen in CI): follow a node that has some.
-    node = pods[0].spec.node_name
+    workloads.wait_pods_ready(cluster.api, namespace, 4)
+    node = group.names[0]
     pods_before = {
         f"{namespace}/{p.metadata.name}"
         for p in cluster.core.list_namespaced_pod(namespace).items
