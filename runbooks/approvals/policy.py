@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from runbooks.maintenance.durations import Duration
+
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
@@ -78,9 +80,10 @@ class ApprovalPolicy(ApproverPolicy):
     The runbook's parameter (``approval``); unset means no gate.
     """
 
-    timeout: timedelta = Field(
-        timedelta(minutes=30),
-        description="Stop the runbook if nobody decides within this long (seconds or ISO 8601).",
+    timeout: Duration = Field(
+        "30m",
+        validate_default=True,
+        description="Stop the runbook if nobody decides within this long: 30m, 2h, 1d.",
     )
 
     @field_validator("timeout")

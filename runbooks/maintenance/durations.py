@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -46,6 +49,37 @@ def format_duration(value: timedelta | float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts)
+
+
+def _read_duration(value: object) -> object:
+    """Operators' forms ("15m", "90", 90); ISO 8601 ("PT15M") is left to pydantic."""
+    if isinstance(value, str) and value.strip().upper().startswith("P"):
+        return value.strip()
+    if isinstance(value, str | int | float):
+        return parse_duration(value)
+    return value
+
+
+def _write_duration(value: timedelta) -> str:
+    """Exact, and in the form it is typed: the Prefect UI form shows "15m", not "PT15M"."""
+    seconds = value.total_seconds()
+    return format_duration(value) if seconds.is_integer() else f"{seconds:g}s"
+
+
+# A duration parameter as forms and JSON carry it. The pattern lets the Prefect UI refuse a
+# typo before the run is created; ISO 8601 stays accepted for API callers who send it.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_read_duration),
+    PlainSerializer(_write_duration, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*((\d+(\.\d+)?([mM][sS]|[sSmMhHdD]))+|\d+(\.\d+)?|[pP]\S+)\s*$",
+            "examples": ["90s", "15m", "1h30m"],
+        }
+    ),
+]
 
 
 _COUNT = re.compile(r"^\s*(\d+)\s*(%?)\s*$")

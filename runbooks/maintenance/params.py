@@ -5,28 +5,17 @@ from __future__ import annotations
 import re
 import shlex
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from runbooks.approvals.policy import ApprovalPolicy
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
-from runbooks.maintenance.durations import parse_duration, validate_max_unavailable
+from runbooks.maintenance.durations import Duration, validate_max_unavailable
 from runbooks.window import MaintenanceWindow
 
-
-def _duration(value: object) -> object:
-    """Accept "15m"/"1h30m"/seconds; let pydantic read ISO 8601 ("PT15M") itself."""
-    if isinstance(value, str) and value.upper().startswith("P"):
-        return value
-    if isinstance(value, str | int | float):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -49,7 +38,7 @@ class MaintenanceAction(BaseModel):
         "shell), or the container command for kind=job. {node} is replaced by the node name.",
     )
     timeout: Duration = Field(
-        default=timedelta(minutes=30), description="Give up on the action after this long."
+        default="30m", validate_default=True, description="Give up on the action after this long."
     )
     reboots: bool = Field(
         default=False,
@@ -97,10 +86,10 @@ class Blockers(BaseModel):
         "'app=backup-running'.",
     )
     check_interval: Duration = Field(
-        default=timedelta(seconds=60), description="While blocked, re-check this often."
+        default="1m", validate_default=True, description="While blocked, re-check this often."
     )
     max_wait: Duration = Field(
-        default=timedelta(minutes=30), description="Halt if still blocked after this long."
+        default="30m", validate_default=True, description="Halt if still blocked after this long."
     )
 
     @field_validator("alert_filter")
@@ -120,7 +109,8 @@ class LeaseSettings(BaseModel):
     namespace: str = Field(default="kube-system", description="Namespace of the Lease.")
     name: str = Field(default="kube-runbooks-maintenance", description="Name of the Lease.")
     duration: Duration = Field(
-        default=timedelta(seconds=60),
+        default="1m",
+        validate_default=True,
         description="A holder that stops renewing for this long is taken over.",
     )
 
@@ -146,10 +136,11 @@ class MaintenanceParams(BaseModel):
         "counting nodes already unschedulable or NotReady.",
     )
     drain_timeout: Duration = Field(
-        default=timedelta(minutes=15), description="Give up draining a node after this long."
+        default="15m", validate_default=True, description="Give up draining a node after this long."
     )
     ready_timeout: Duration = Field(
-        default=timedelta(minutes=10),
+        default="10m",
+        validate_default=True,
         description="Give up waiting for the node to be Ready after the action.",
     )
     grace_period: int | None = Field(

@@ -124,3 +124,42 @@ def test_the_form_schema_has_descriptions_and_choices():
     assert props["on_drain_failure"]["enum"] == ["uncordon", "leave-cordoned"]
     action = schema["$defs"]["MaintenanceAction"]["properties"]["kind"]
     assert action["enum"] == ["none", "command", "job", "manual"]
+
+
+def _flow_schema() -> dict:
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.rolling_maintenance import rolling_node_maintenance
+
+    return parameter_schema(rolling_node_maintenance.fn).model_dump_for_openapi()
+
+
+def test_the_prefect_form_shows_durations_as_operators_type_them():
+    models = _flow_schema()["definitions"]
+    assert models["MaintenanceParams"]["properties"]["drain_timeout"]["default"] == "15m"
+    assert models["LeaseSettings"]["properties"]["duration"]["default"] == "1m"
+    assert models["ApprovalPolicy"]["properties"]["timeout"]["default"] == "30m"
+    dumped = MaintenanceParams(selector="pool=a", ready_timeout="PT1H30M").model_dump(mode="json")
+    assert (dumped["drain_timeout"], dumped["ready_timeout"]) == ("15m", "1h30m")
+    assert dumped["action"]["timeout"] == "30m"
+
+
+@pytest.mark.parametrize("typed", ["20m", "1h30m", "90", "2.5s", "PT20M"])
+def test_the_prefect_form_accepts_what_the_runbook_reads(typed):
+    from prefect.utilities.schema_tools.validation import validate
+
+    values = {"params": {"selector": "pool=a", "drain_timeout": typed}}
+    validate(values, _flow_schema(), raise_on_error=True)
+    assert MaintenanceParams.model_validate(values["params"]).drain_timeout.total_seconds() > 0
+
+
+@pytest.mark.parametrize("typed", ["20 minutes", "m", "-5m"])
+def test_the_prefect_form_refuses_a_duration_the_runbook_cannot_read(typed):
+    from prefect.utilities.schema_tools.validation import ValidationError as FormError
+    from prefect.utilities.schema_tools.validation import validate
+
+    values = {"params": {"selector": "pool=a", "drain_timeout": typed}}
+    with pytest.raises(FormError, match="drain_timeout"):
+        validate(values, _flow_schema(), raise_on_error=True)
+    with pytest.raises(ValidationError):
+        MaintenanceParams.model_validate(values["params"])
