@@ -72,7 +72,7 @@ def cluster() -> Iterator[LocalCluster]:
     from runbooks.cluster import launcher
 
     name = f"pytest-{os.getpid()}"
-    record = launcher.up(name=name, nodes=2)
+    record = launcher.up(name=name, nodes=2, stop_with_caller=True)  # even if pytest is killed
     try:
         yield LocalCluster(
             kubeconfig=record.kubeconfig,

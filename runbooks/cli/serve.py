@@ -24,6 +24,7 @@ from typing import IO, Annotated
 import typer
 
 from runbooks.cli.errors import UserError, reported_errors
+from runbooks.lifetime import stop_with_this_process
 
 PREFECT_FILE = Path("deployments") / "prefect.yaml"
 
@@ -61,6 +62,7 @@ class Child:
             text=True,
             bufsize=1,
             start_new_session=True,  # our Ctrl-C reaches only us; we stop it in order
+            preexec_fn=stop_with_this_process(),  # and if we are killed outright, it stops too
         )
         self.tail: list[str] = []
         self._copier = threading.Thread(target=self._copy, args=(self.process.stdout,), daemon=True)

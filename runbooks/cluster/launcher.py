@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from runbooks.cluster.binaries import Binaries, ensure_binaries
 from runbooks.cluster.kwok_config import write_kwok_config
 from runbooks.cluster.pki import ensure_pki
+from runbooks.lifetime import stop_with_this_process
 from runbooks.settings import get_settings
 
 # Start order; stop runs in reverse.
@@ -242,7 +243,7 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
     }
 
 
-def _start(record: ClusterRecord, name: str, argv: list[str]) -> None:
+def _start(record: ClusterRecord, name: str, argv: list[str], tied: bool) -> None:
     log_path = record.directory / "logs" / f"{name}.log"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
@@ -251,6 +252,9 @@ def _start(record: ClusterRecord, name: str, argv: list[str]) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives `runbook cluster up`; stopped by PID in `down`
+            # SIGKILL: a tied cluster is a test session's, with nothing to save once the session
+            # is gone; on SIGTERM without etcd, kube-apiserver takes longer than anyone waits.
+            preexec_fn=stop_with_this_process(signal.SIGKILL) if tied else None,
         )
     record.pids[name] = proc.pid
     _save(record)
@@ -271,8 +275,14 @@ def is_up(record: ClusterRecord) -> bool:
     return all(alive.get(c, False) for c in COMPONENT_ORDER) and apiserver_ready(record)
 
 
-def up(name: str = "local", nodes: int = 3, timeout: float = 180) -> ClusterRecord:
-    """Start the cluster ``name`` with ``nodes`` KWOK nodes, or reuse it if it already runs."""
+def up(
+    name: str = "local", nodes: int = 3, timeout: float = 180, stop_with_caller: bool = False
+) -> ClusterRecord:
+    """Start the cluster ``name`` with ``nodes`` KWOK nodes, or reuse it if it already runs.
+
+    ``stop_with_caller``: the components stop when this process dies, even by SIGKILL (a test
+    session's cluster); otherwise they run until ``down`` (``runbook cluster up``).
+    """
     existing = load_record(name)
     if existing is not None and is_up(existing):
         log(f"cluster {name!r} already running ({existing.server}); reusing it")
@@ -308,12 +318,12 @@ def up(name: str = "local", nodes: int = 3, timeout: float = 180) -> ClusterReco
     argv = _command_lines(record, binaries)
     logs = directory / "logs"
     try:
-        _start(record, "etcd", argv["etcd"])
+        _start(record, "etcd", argv["etcd"], stop_with_caller)
         _wait("etcd health", lambda: _etcd_healthy(record), 60, logs / "etcd.log")
-        _start(record, "kube-apiserver", argv["kube-apiserver"])
+        _start(record, "kube-apiserver", argv["kube-apiserver"], stop_with_caller)
         _wait("kube-apiserver /readyz", lambda: apiserver_ready(record), timeout, logs)
         for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
-            _start(record, component, argv[component])
+            _start(record, component, argv[component], stop_with_caller)
         from runbooks.cluster.nodes import add_nodes, wait_until_usable
 
         add_nodes(record.kubeconfig, count=nodes)
