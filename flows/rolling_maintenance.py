@@ -29,9 +29,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
+from prefect.exceptions import TerminationSignal
+from prefect.futures import wait as wait_for_futures
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbooks.approvals.policy import ApprovalPolicy
+from runbooks.audit import AuditStoreError
 from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
@@ -59,6 +62,10 @@ from tasks.slack import SlackThread, post_outcome, post_progress
 
 FLOW_NAME = "rolling-node-maintenance"
 Outcome = StepDone | StepFailed
+
+# How a run is stopped from outside: Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C), or
+# SIGTERM under Prefect's engine (a cancel in the UI, a worker or pod shutting down).
+STOPPED = (KeyboardInterrupt, TerminationSignal)
 
 
 # --- How steps run: as Prefect tasks, or as plain calls -----------------------------------
@@ -134,9 +141,15 @@ class PrefectSteps(Steps):
         self, step: Any, nodes: list[str], per_node: dict[str, dict] | None = None, **common: Any
     ) -> dict[str, Outcome]:
         futures = {n: step.submit(node=n, **common, **(per_node or {}).get(n, {})) for n in nodes}
-        return {
-            n: _outcome(n, step.name, f.result(raise_on_failure=False)) for n, f in futures.items()
-        }
+        try:
+            return {
+                n: _outcome(n, step.name, f.result(raise_on_failure=False))
+                for n, f in futures.items()
+            }
+        except STOPPED:
+            INTERRUPT.set()  # the steps in flight stop at their next turn,
+            wait_for_futures(list(futures.values()))  # and stop before the lease goes
+            raise
 
     def manual_unavailable(self) -> str | None:
         return None
@@ -246,7 +259,7 @@ class LocalSteps(Steps):
         try:
             futures = [pool.submit(carried(one), n) for n in nodes]  # keeps the audit context
             return {n: f.result() for n, f in zip(nodes, futures, strict=True)}
-        except KeyboardInterrupt:
+        except STOPPED:
             INTERRUPT.set()  # the steps in flight stop at their next turn
             raise
         finally:
@@ -316,6 +329,9 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
                 status, message = roll(params, plan, ledger, steps, lease)
         except LeaseHeld as exc:
             status, message = "halted", str(exc)
+        except STOPPED as exc:
+            record_interruption(plan, ledger, exc)  # the lease is released by now
+            raise
         record(
             "run.finish",
             plan.cluster,
@@ -324,6 +340,29 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             details={"message": message},
         )
         return finish(status, message)
+
+
+def record_interruption(plan: MaintenancePlan, ledger: Ledger, exc: BaseException) -> None:
+    """run.finish 'interrupted', naming the nodes a rerun has to finish; never hides ``exc``."""
+    how = "cancelled or terminated" if isinstance(exc, TerminationSignal) else "interrupted"
+    unfinished = [
+        n for n in plan.order if ledger.results[n].result not in ("maintained", "skipped")
+    ]
+    message = (
+        f"{how}; the lease was released, nodes this run cordoned keep its annotation and a "
+        f"rerun finishes them (not finished: {', '.join(unfinished) or 'none'})"
+    )
+    logger().warning("%s", message)
+    try:
+        record(
+            "run.finish",
+            plan.cluster,
+            target_kind="cluster",
+            outcome="interrupted",
+            details={"message": message, "not_finished": unfinished},
+        )
+    except AuditStoreError as audit_exc:
+        logger().error("could not record the interruption: %s", audit_exc)
 
 
 def roll(
