@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,12 @@ from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
 app = typer.Typer()
 
 ACTIONS = ("none", "command", "job", "manual")
+
+# What the API accepts as a namespace (a DNS-1123 label) and as a Lease name (a DNS-1123
+# subdomain): checked here so a typo is one line before anything is touched.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAMESPACE = re.compile(rf"^{_LABEL}$")
+_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -88,8 +95,11 @@ def maintain(
         str | None, typer.Option(help="Start no new batch after this time (ISO 8601).")
     ] = None,
     lease_name: Annotated[
-        str, typer.Option(help="Lease (in kube-system) that makes maintenance one at a time.")
+        str, typer.Option(help="Lease that makes maintenance one at a time (per cluster).")
     ] = "kube-runbooks-maintenance",
+    lease_namespace: Annotated[
+        str, typer.Option(help="Namespace of that Lease; it must exist.")
+    ] = "kube-system",
     lease_duration: Annotated[
         str, typer.Option(help="A lease not renewed this long is taken over.")
     ] = "60s",
@@ -106,6 +116,18 @@ def maintain(
     if action not in ACTIONS:
         raise _fail(
             f"--action must be one of {', '.join(ACTIONS)} (got {action!r})", EXIT_BAD_INPUT
+        )
+    if len(lease_namespace) > 63 or not _NAMESPACE.match(lease_namespace):
+        raise _fail(
+            f"--lease-namespace {lease_namespace!r} is not a namespace name (lowercase letters, "
+            "digits and '-', at most 63)",
+            EXIT_BAD_INPUT,
+        )
+    if len(lease_name) > 253 or not _SUBDOMAIN.match(lease_name):
+        raise _fail(
+            f"--lease-name {lease_name!r} is not a Lease name (lowercase letters, digits, '-' "
+            "and '.', at most 253)",
+            EXIT_BAD_INPUT,
         )
     request: dict[str, Any] = {
         "target": {"kubeconfig": kubeconfig, "context": context},
@@ -133,7 +155,7 @@ def maintain(
             "max_wait": blocked_max_wait,
         },
         "deadline": deadline,
-        "lease": {"name": lease_name, "duration": lease_duration},
+        "lease": {"name": lease_name, "namespace": lease_namespace, "duration": lease_duration},
         "dry_run": dry_run,
     }
     try:

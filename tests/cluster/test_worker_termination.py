@@ -1,6 +1,7 @@
 """A run that a Prefect worker started, stopped the way operators stop it (Cancel in the UI),
 ends like a CLI run stopped with Ctrl-C: the steps in flight stop, the Lease is released, the
-interruption is in the audit trail, and the next run finishes the node."""
+interruption is in the audit trail, and the next run finishes the node. Also: where the Lease
+lives (``--lease-namespace``)."""
 
 from __future__ import annotations
 
@@ -187,3 +188,52 @@ def test_cancelling_a_worker_run_mid_drain_stops_it_at_once_and_the_next_run_fin
     assert any("earlier run" in note for note in result["notes"])  # it took over our cordon
     assert node_state(cluster, [node]) == {node: (False, None)}
     assert lease_holder(cluster, lease) is None
+
+
+def test_lease_namespace_puts_the_lease_in_that_namespace(cluster, node_group, namespace):
+    group = node_group(1)
+    lease = f"maint-{uuid.uuid4().hex[:8]}"
+
+    done = cli(cluster, *group.names, "--lease-name", lease, "--lease-namespace", namespace)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    leases = client.CoordinationV1Api(cluster.api)
+    assert leases.read_namespaced_lease(lease, namespace).spec.holder_identity is None  # released
+    with pytest.raises(ApiException) as missing:
+        leases.read_namespaced_lease(lease, "kube-system")
+    assert missing.value.status == 404
+    assert node_state(cluster, group.names) == {group.names[0]: (False, None)}
+
+
+@pytest.mark.parametrize(
+    ("namespace_arg", "message"),
+    [
+        (
+            "no-such-namespace",
+            "cannot take Lease no-such-namespace/{lease}: namespace no-such-namespace does not "
+            "exist (create it, or name another with --lease-namespace); nothing was changed",
+        ),
+        (
+            "Kube_System",
+            "--lease-namespace 'Kube_System' is not a namespace name (lowercase letters, digits "
+            "and '-', at most 63)",
+        ),
+    ],
+)
+def test_bad_lease_namespace_exits_2_in_one_line_and_changes_nothing(
+    cluster, node_group, namespace_arg, message
+):
+    group = node_group(1)
+    lease = f"maint-{uuid.uuid4().hex[:8]}"
+
+    done = cli(cluster, *group.names, "--lease-name", lease, "--lease-namespace", namespace_arg)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == f"error: {message.format(lease=lease)}"  # one line
+    assert node_state(cluster, group.names) == {group.names[0]: (False, None)}  # not cordoned
+    assert not [
+        item
+        for item in client.CoordinationV1Api(cluster.api)
+        .list_lease_for_all_namespaces(field_selector=f"metadata.name={lease}")
+        .items
+    ]
