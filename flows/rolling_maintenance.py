@@ -14,9 +14,11 @@ Every call to the cluster is a task in tasks/; every decision is pure code in ru
 The same procedure runs as a Prefect flow (``rolling_node_maintenance``: UI, artifacts, manual
 pauses) or, when no Prefect server is configured, as plain Python in threads (``run_local``), so
 the CLI does not pay for a temporary server.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations``: ``rolling_node_maintenance.serve()`` runs each flow run
+in a spawned process with the flow's function pickled by value, without this module's globals;
+Prefect must find ``MaintenanceParams`` in the annotation itself to validate the parameters.
+"""
 
 import getpass
 import json
