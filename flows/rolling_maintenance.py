@@ -21,7 +21,6 @@ Prefect must find ``MaintenanceParams`` in the annotation itself to validate the
 """
 
 import getpass
-import json
 import logging
 import os
 import socket
@@ -31,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client.rest import ApiException
 from prefect import flow
 from prefect.exceptions import TerminationSignal
 from prefect.futures import wait as wait_for_futures
@@ -47,7 +45,7 @@ from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
 from tasks.audit import audit_context, carried, record
-from tasks.kube.lease import LeaseHeld, MaintenanceLease
+from tasks.kube.lease import LeaseHeld, LeaseRefused, MaintenanceLease
 from tasks.kube.maintenance_steps import (
     StepDone,
     StepFailed,
@@ -336,18 +334,15 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
         except STOPPED as exc:
             record_interruption(plan, ledger, exc)  # the lease is released by now
             raise
-        except ApiException as exc:
-            refused = lease_refused(lease, exc)
-            if refused is None:
-                raise
+        except LeaseRefused as exc:
             record(
                 "run.finish",
                 plan.cluster,
                 target_kind="cluster",
                 outcome="refused",
-                details={"message": refused},
+                details={"message": str(exc)},
             )
-            raise InvalidRequest(refused) from None
+            raise
         record(
             "run.finish",
             plan.cluster,
@@ -356,32 +351,6 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             details={"message": message},
         )
         return finish(status, message)
-
-
-def lease_refused(lease: MaintenanceLease, exc: ApiException) -> str | None:
-    """Why the API will not keep our Lease at all (no such namespace, an invalid name, not
-    allowed): the request was wrong and nothing was changed. None for any other failure.
-
-    It reads the API's answer, which is tasks/kube/lease.py's business; it lives here until
-    MaintenanceLease.acquire says it itself."""
-    try:
-        answer = json.loads(exc.body or "{}")
-    except ValueError:
-        return None
-    details = answer.get("details") or {}
-    namespace = lease.settings.namespace
-    if exc.status == 404 and details.get("kind") == "namespaces":
-        if details.get("name") != namespace:
-            return None
-        return (
-            f"cannot take {lease.where}: namespace {namespace} does not exist (create it, or "
-            "name another with --lease-namespace); nothing was changed"
-        )
-    if exc.status in (403, 422) and details.get("kind") == "leases":
-        return (
-            f"cannot take {lease.where}: {answer.get('message') or exc.reason}; nothing was changed"
-        )
-    return None
 
 
 def record_interruption(plan: MaintenancePlan, ledger: Ledger, exc: BaseException) -> None:

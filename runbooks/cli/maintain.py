@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -24,12 +23,6 @@ from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
 app = typer.Typer()
 
 ACTIONS = ("none", "command", "job", "manual")
-
-# What the API accepts as a namespace (a DNS-1123 label) and as a Lease name (a DNS-1123
-# subdomain): checked here so a typo is one line before anything is touched.
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_NAMESPACE = re.compile(rf"^{_LABEL}$")
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -109,7 +102,12 @@ def maintain(
     context: Annotated[str | None, typer.Option(help="Context in the kubeconfig.")] = None,
 ) -> None:
     """Cordon, drain, maintain, wait Ready and uncordon nodes, max-unavailable at a time."""
-    from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
+    from runbooks.maintenance.params import (
+        InvalidRequest,
+        MaintenanceParams,
+        check_namespace,
+        check_object_name,
+    )
 
     if output not in ("text", "json"):
         raise _fail(f"--output must be text or json (got {output!r})", EXIT_BAD_INPUT)
@@ -117,18 +115,14 @@ def maintain(
         raise _fail(
             f"--action must be one of {', '.join(ACTIONS)} (got {action!r})", EXIT_BAD_INPUT
         )
-    if len(lease_namespace) > 63 or not _NAMESPACE.match(lease_namespace):
-        raise _fail(
-            f"--lease-namespace {lease_namespace!r} is not a namespace name (lowercase letters, "
-            "digits and '-', at most 63)",
-            EXIT_BAD_INPUT,
-        )
-    if len(lease_name) > 253 or not _SUBDOMAIN.match(lease_name):
-        raise _fail(
-            f"--lease-name {lease_name!r} is not a Lease name (lowercase letters, digits, '-' "
-            "and '.', at most 253)",
-            EXIT_BAD_INPUT,
-        )
+    for flag, value, check in (
+        ("--lease-namespace", lease_namespace, check_namespace),
+        ("--lease-name", lease_name, check_object_name),
+    ):
+        try:
+            check(value)
+        except ValueError as exc:  # named by its flag, not by its place in the model
+            raise _fail(f"{flag} {exc}", EXIT_BAD_INPUT) from None
     request: dict[str, Any] = {
         "target": {"kubeconfig": kubeconfig, "context": context},
         "nodes": nodes or [],

@@ -17,6 +17,29 @@ from runbooks.maintenance.durations import Duration, validate_max_unavailable
 from runbooks.window import MaintenanceWindow
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# What the API accepts as a namespace (a DNS-1123 label) and as an object name such as a
+# Lease's (a DNS-1123 subdomain); the patterns also go into the form's schema.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NAMESPACE_PATTERN = rf"^{_LABEL}$"
+OBJECT_NAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
+
+
+def check_namespace(value: str) -> str:
+    """A namespace name the API accepts, or ValueError saying what one looks like."""
+    if len(value) > 63 or not re.match(NAMESPACE_PATTERN, value):
+        raise ValueError(
+            f"{value!r} is not a namespace name (lowercase letters, digits and '-', at most 63)"
+        )
+    return value
+
+
+def check_object_name(value: str) -> str:
+    """An object name (e.g. a Lease's) the API accepts, or ValueError saying what one is."""
+    if len(value) > 253 or not re.match(OBJECT_NAME_PATTERN, value):
+        raise ValueError(
+            f"{value!r} is not a Lease name (lowercase letters, digits, '-' and '.', at most 253)"
+        )
+    return value
 
 
 class InvalidRequest(ValueError):
@@ -45,7 +68,16 @@ class MaintenanceAction(BaseModel):
         description="The action reboots the node: wait for its boot ID to change, then Ready.",
     )
     job_image: str = Field(default="busybox:1.36", description="Container image for kind=job.")
-    job_namespace: str = Field(default="kube-system", description="Namespace for kind=job.")
+    job_namespace: str = Field(
+        default="kube-system",
+        description="Namespace for kind=job.",
+        json_schema_extra={"pattern": NAMESPACE_PATTERN},
+    )
+
+    @field_validator("job_namespace")
+    @classmethod
+    def _job_namespace_name(cls, value: str) -> str:
+        return check_namespace(value)
 
     @model_validator(mode="after")
     def _command_needed(self) -> MaintenanceAction:
@@ -106,13 +138,31 @@ class Blockers(BaseModel):
 class LeaseSettings(BaseModel):
     """The coordination.k8s.io Lease that makes maintenance one-at-a-time per cluster."""
 
-    namespace: str = Field(default="kube-system", description="Namespace of the Lease.")
-    name: str = Field(default="kube-runbooks-maintenance", description="Name of the Lease.")
+    namespace: str = Field(
+        default="kube-system",
+        description="Namespace of the Lease; it must exist.",
+        json_schema_extra={"pattern": NAMESPACE_PATTERN},
+    )
+    name: str = Field(
+        default="kube-runbooks-maintenance",
+        description="Name of the Lease.",
+        json_schema_extra={"pattern": OBJECT_NAME_PATTERN},
+    )
     duration: Duration = Field(
         default="1m",
         validate_default=True,
         description="A holder that stops renewing for this long is taken over.",
     )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_name(cls, value: str) -> str:
+        return check_namespace(value)
+
+    @field_validator("name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        return check_object_name(value)
 
     @field_validator("duration")
     @classmethod

@@ -7,6 +7,7 @@ the resourceVersion it read, so two runs racing for a free lease cannot both win
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from kubernetes.client.rest import ApiException
 
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
-from runbooks.maintenance.params import LeaseSettings
+from runbooks.maintenance.params import InvalidRequest, LeaseSettings
 from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube.retry import retrying
@@ -28,6 +29,11 @@ log = logging.getLogger("kube_runbooks.lease")
 
 class LeaseHeld(RuntimeError):
     """Another maintenance holds the cluster: nothing was changed."""
+
+
+class LeaseRefused(InvalidRequest):
+    """The API will not keep our Lease at all (no such namespace, an invalid name, not
+    allowed): the request was wrong, and nothing was changed."""
 
 
 class LeaseLost(RuntimeError):
@@ -81,7 +87,37 @@ class MaintenanceLease:
         )
 
     def acquire(self) -> None:
-        """Take the lease or raise LeaseHeld naming the live holder."""
+        """Take the lease, or raise LeaseHeld naming the live holder, or LeaseRefused."""
+        try:
+            self._acquire()
+        except ApiException as exc:
+            reason = self.refusal(exc)
+            if reason is None:
+                raise
+            raise LeaseRefused(reason) from None
+
+    def refusal(self, exc: ApiException) -> str | None:
+        """Why the API will not keep our Lease, from its answer; None for any other failure
+        (a server error, or a namespace that is not ours, stays what it is)."""
+        try:
+            answer = json.loads(exc.body or "{}")
+        except ValueError:
+            return None
+        details = answer.get("details") or {}
+        namespace = self.settings.namespace
+        if exc.status == 404 and details.get("kind") == "namespaces":
+            if details.get("name") != namespace:
+                return None
+            return (
+                f"cannot take {self.where}: namespace {namespace} does not exist (create it, or "
+                "name another with --lease-namespace); nothing was changed"
+            )
+        if exc.status in (403, 422) and details.get("kind") == "leases":
+            message = answer.get("message") or exc.reason
+            return f"cannot take {self.where}: {message}; nothing was changed"
+        return None
+
+    def _acquire(self) -> None:
         for _ in range(5):
             lease = self._read()
             if lease is None:

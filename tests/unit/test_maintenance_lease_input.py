@@ -9,7 +9,6 @@ import pytest
 from kubernetes.client.rest import ApiException
 from typer.testing import CliRunner
 
-from flows.rolling_maintenance import lease_refused
 from runbooks.cli.main import app
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.params import LeaseSettings
@@ -64,7 +63,7 @@ FORBIDDEN = (
     ],
 )
 def test_only_a_lease_the_api_will_not_keep_is_bad_input(exc, expected):
-    assert lease_refused(LEASE, exc) == expected
+    assert LEASE.refusal(exc) == expected
 
 
 @pytest.mark.parametrize(
@@ -93,3 +92,27 @@ def test_bad_lease_names_exit_2_in_one_line_before_any_cluster_call(args, messag
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("lease", "message"),
+    [
+        ({"namespace": "Kube_System"}, "'Kube_System' is not a namespace name"),
+        ({"name": "maint lease"}, "'maint lease' is not a Lease name"),
+    ],
+)
+def test_the_prefect_form_refuses_bad_lease_names_as_the_cli_does(lease, message):
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools.validation import ValidationError as FormError
+    from prefect.utilities.schema_tools.validation import validate
+    from pydantic import ValidationError
+
+    from flows.rolling_maintenance import rolling_node_maintenance
+    from runbooks.maintenance.params import MaintenanceParams
+
+    values = {"params": {"selector": "pool=a", "lease": lease}}
+    schema = parameter_schema(rolling_node_maintenance.fn).model_dump_for_openapi()
+    with pytest.raises(FormError, match="lease"):
+        validate(values, schema, raise_on_error=True)
+    with pytest.raises(ValidationError, match=message):
+        MaintenanceParams.model_validate(values["params"])
