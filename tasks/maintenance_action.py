@@ -5,13 +5,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import time
 
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.params import MaintenanceAction
 from tasks import audit
 from tasks.kube.jobs import render_job, run_job
+from tasks.kube.retry import INTERRUPT
 
 OUTPUT_KEPT = 4000  # characters of stdout/stderr kept in the report and the audit trail
 
@@ -21,29 +26,53 @@ class ActionFailed(RuntimeError):
 
 
 def run_command(argv: list[str], timeout: float) -> str:
-    """Run without a shell; non-zero exit or timeout raises ActionFailed with the output tail."""
+    """Run without a shell; non-zero exit, timeout or an interrupt raises ActionFailed with the
+    output tail. An interrupted run stops the command (its process group): the node stays
+    cordoned and a rerun runs the action again, so the action must be safe to repeat."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # so stopping it reaches what it started (ssh, scripts)
         )
     except FileNotFoundError:
         raise ActionFailed(f"command not found: {argv[0]}") from None
-    except subprocess.TimeoutExpired as exc:
-        out = _tail((exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout)
+    command = " ".join(argv)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            output, _ = process.communicate(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            break
+        except subprocess.TimeoutExpired:  # retrying communicate() loses no output
+            if INTERRUPT.is_set():
+                why = "was stopped: the run was interrupted"
+            elif time.monotonic() >= deadline:
+                why = f"timed out after {format_duration(timeout)}"
+            else:
+                continue
+            output = _stop(process)
+            raise ActionFailed(f"command {command} {why}; output: {_tail(output)}") from None
+    if process.returncode != 0:
         raise ActionFailed(
-            f"command {' '.join(argv)} timed out after {format_duration(timeout)}; output: {out}"
-        ) from None
-    output = _tail((done.stdout or "") + (done.stderr or ""))
-    if done.returncode != 0:
-        raise ActionFailed(
-            f"command {' '.join(argv)} exited {done.returncode}; output: {output or '(none)'}"
+            f"command {command} exited {process.returncode}; output: {_tail(output) or '(none)'}"
         )
-    return output
+    return _tail(output)
+
+
+def _stop(process: subprocess.Popen[str], grace: float = 10) -> str:
+    """SIGTERM to the command's process group, SIGKILL after ``grace``; what it printed."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            output, _ = process.communicate(timeout=wait)
+            return output or ""
+        except subprocess.TimeoutExpired:
+            continue
+    return ""
 
 
 def _tail(text: str | None) -> str:

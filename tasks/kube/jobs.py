@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
 from tasks.kube import client as kube
-from tasks.kube.retry import retrying, watch_can_resume
+from tasks.kube.retry import INTERRUPT, TURN_SECONDS, retrying, watch_can_resume
 
 
 class JobFailed(RuntimeError):
@@ -62,6 +62,8 @@ def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
         verdict = _verdict(job)
         if verdict is not None:
             return verdict
+        if INTERRUPT.is_set():  # the Job runs on; a rerun finds it by name and waits again
+            raise JobFailed(f"waiting for job {namespace}/{name} interrupted by the operator")
         left = deadline - time.monotonic()
         if left <= 0:
             raise JobFailed(f"job {namespace}/{name} did not finish in {format_duration(timeout)}")
@@ -72,7 +74,7 @@ def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
                 namespace,
                 field_selector=f"metadata.name={name}",
                 resource_version=job.metadata.resource_version,
-                timeout_seconds=max(1, min(30, int(left) + 1)),
+                timeout_seconds=max(1, min(TURN_SECONDS, int(left) + 1)),
             ):
                 if _verdict(event["object"]) is not None:
                     break

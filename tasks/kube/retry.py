@@ -20,9 +20,13 @@ from kubernetes.client.rest import ApiException
 T = TypeVar("T")
 log = logging.getLogger("kube_runbooks.kube")
 
-# Set when the operator interrupts the run (Ctrl-C): long waits (drains, Ready) stop at their
-# next turn instead of holding the process until their timeout.
+# Set when the operator interrupts the run (Ctrl-C, SIGTERM, a cancel in Prefect): long waits
+# (drains, Ready, a Job, a command) stop at their next turn instead of holding the process
+# until their timeout.
 INTERRUPT = threading.Event()
+# The longest a wait goes without looking at INTERRUPT. A Prefect worker kills a cancelled
+# run outright after ~30 s; stopping well within that lets the run release its Lease itself.
+TURN_SECONDS = 10
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _NETWORK = (
