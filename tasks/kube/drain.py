@@ -25,9 +25,8 @@ from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube import pods as pod_reads
 from tasks.kube.eviction import Answer, EvictionResult, evict
-from tasks.kube.retry import INTERRUPT, watch_can_resume
+from tasks.kube.retry import INTERRUPT, TURN_SECONDS, watch_can_resume
 
-RESYNC_SECONDS = 30
 EVICTIONS_AT_ONCE = 8
 BUDGET_RETRY_FIRST = 5.0
 BUDGET_RETRY_CAP = 30.0
@@ -99,14 +98,17 @@ def drain(
         if not state.to_evict and not state.waiting:
             break
         next_due = min((p.due for p in state.to_evict.values()), default=deadline)
-        wait_for = max(0.0, min(next_due, deadline) - time.monotonic())
+        # One turn at most TURN_SECONDS: the loop looks for an interrupt between turns.
+        wait_for = max(
+            0.0, min(next_due, deadline, time.monotonic() + TURN_SECONDS) - time.monotonic()
+        )
         if not state.waiting:
             _wait_for_budget(target, state, wait_for)
             continue
         if wait_for < 0.5:
             time.sleep(wait_for)
             continue
-        version = _watch_gone(core, node, state, version, min(wait_for, RESYNC_SECONDS))
+        version = _watch_gone(core, node, state, version, wait_for)
         if state.waiting:  # resync: one LIST settles whatever the watch missed
             current, version = pod_reads.node_pods(target, node)
             present = {p.ref for p in current}

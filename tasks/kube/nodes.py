@@ -25,7 +25,7 @@ from runbooks.maintenance.ownership import (
 from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube.convert import node_info
-from tasks.kube.retry import INTERRUPT, retrying, watch_can_resume
+from tasks.kube.retry import INTERRUPT, TURN_SECONDS, retrying, watch_can_resume
 
 log = logging.getLogger("kube_runbooks.nodes")
 
@@ -211,8 +211,8 @@ def wait_ready(
                 core.list_node,
                 field_selector=f"metadata.name={name}",
                 resource_version=node.metadata.resource_version,
-                timeout_seconds=max(1, min(30, int(left) + 1)),
-                _request_timeout=max(5, min(40, int(left) + 10)),
+                timeout_seconds=max(1, min(TURN_SECONDS, int(left) + 1)),
+                _request_timeout=max(5, min(TURN_SECONDS + 10, int(left) + 10)),
             ):
                 if event["type"] == "ERROR":  # the watch broke: the loop re-reads
                     break
