@@ -1,4 +1,5 @@
-"""KWOK's configuration: the full default stage set plus the chaos stage for NotReady on demand.
+"""KWOK's configuration: the full default stage set plus the chaos stage for NotReady on demand,
+and pod deletion that is immediate unless a pod asks to take its time.
 
 Passing any Stage replaces all of KWOK's defaults, so every stage the cluster needs is listed here;
 without pod-ready pods never become Ready, without pod-delete evicted pods never go away.
@@ -14,8 +15,58 @@ STAGE_FILES = (
     "node/chaos/node-not-ready.yaml",
     "pod/fast/pod-ready.yaml",
     "pod/fast/pod-complete.yaml",
-    "pod/fast/pod-delete.yaml",
 )
+
+# A pod carrying this annotation (a Go duration: "5s", "1m30s") is deleted by KWOK that long after
+# it starts terminating, like a container that exits some seconds after SIGTERM; other pods go at
+# once. The delay does not depend on the grace period (KWOK's own pod-delete.stage.kwok.x-k8s.io/
+# delay stage adds a random jitter up to the deletionTimestamp, so kubectl's --grace-period=300
+# would stretch it to minutes). A value that is not a duration deletes at once.
+TERMINATE_AFTER_ANNOTATION = "kube-runbooks.local/terminate-after"
+
+_ANNOTATION_QUERY = f'.metadata.annotations["{TERMINATE_AFTER_ANNOTATION}"]'
+
+# KWOK picks among all matching stages at random by weight, so the two selectors exclude each
+# other on the annotation: a pod matches exactly one of them. The first is KWOK's
+# pod/fast/pod-delete.yaml (kept under its name) with the annotation excluded.
+POD_DELETE_STAGES = f"""\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+    - key: '{_ANNOTATION_QUERY}'
+      operator: 'DoesNotExist'
+  next:
+    delete: true
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete-after-delay
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+    - key: '{_ANNOTATION_QUERY}'
+      operator: 'Exists'
+  delay:
+    durationFrom:
+      expressionFrom: '{_ANNOTATION_QUERY}'
+  next:
+    delete: true
+"""
 
 # A config file gets no defaults from kwok v0.8.0 (its defaulting only runs for flag-built
 # configs): without these, it exits "node leases parallelism must be greater than 0".
@@ -38,4 +89,5 @@ def write_kwok_config(stages_dir: Path, target: Path) -> None:
     parts = [_HEADER]
     for relative in STAGE_FILES:
         parts.append("---\n" + (stages_dir / relative).read_text().rstrip() + "\n")
+    parts.append("---\n" + POD_DELETE_STAGES)
     target.write_text("".join(parts))

@@ -2,7 +2,8 @@
 
 Deployments with PodDisruptionBudgets, StatefulSets, DaemonSets, bare pods and pods with emptyDir.
 Used by the demo and by cluster tests; every workload can be pinned to a group of nodes through a
-node selector, so tests sharing one cluster stay on their own nodes.
+node selector, so tests sharing one cluster stay on their own nodes. Deployments can ask for pods
+that take some seconds to terminate (KWOK deletes the others at once).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
+from runbooks.cluster.kwok_config import TERMINATE_AFTER_ANNOTATION
 
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: KWOK runs no containers
 
@@ -33,6 +36,15 @@ def _pod_spec(
         node_selector=node_selector,
         termination_grace_period_seconds=grace,
     )
+
+
+def terminate_after(seconds: float) -> dict[str, str]:
+    """The pod annotation that makes KWOK delete a terminating pod ``seconds`` after its eviction
+    or deletion, as a Go duration ("5s", "0.5s")."""
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    if not seconds > 0 or text == "0":
+        raise ValueError(f"termination delay must be at least 1 ms, got {seconds} s")
+    return {TERMINATE_AFTER_ANNOTATION: f"{text}s"}
 
 
 def ensure_namespace(api: client.ApiClient, namespace: str) -> None:
@@ -61,9 +73,14 @@ def create_deployment(
     min_available: int | str | None = None,
     max_unavailable: int | str | None = None,
     empty_dir: bool = False,
+    terminate_after_seconds: float | None = None,
 ) -> None:
-    """A Deployment, and a PodDisruptionBudget when ``min_available`` or ``max_unavailable``."""
+    """A Deployment, and a PodDisruptionBudget when ``min_available`` or ``max_unavailable``.
+
+    With ``terminate_after_seconds`` its pods stay terminating that long once evicted or deleted.
+    """
     labels = {"app": name}
+    annotations = terminate_after(terminate_after_seconds) if terminate_after_seconds else None
     client.AppsV1Api(api).create_namespaced_deployment(
         namespace,
         client.V1Deployment(
@@ -72,7 +89,7 @@ def create_deployment(
                 replicas=replicas,
                 selector=client.V1LabelSelector(match_labels=labels),
                 template=client.V1PodTemplateSpec(
-                    metadata=client.V1ObjectMeta(labels=labels),
+                    metadata=client.V1ObjectMeta(labels=labels, annotations=annotations),
                     spec=_pod_spec(node_selector, empty_dir=empty_dir),
                 ),
             ),
