@@ -3,6 +3,10 @@
 
     python bench/maintenance_vs_kubectl.py --nodes 20 --deployments 20 --replicas 20 --rounds 3
 
+KWOK deletes an evicted pod at once; with --termination-seconds N every Deployment pod stays
+terminating N s after its eviction instead (the kube-runbooks.local/terminate-after annotation,
+runbooks/cluster/kwok_config.py), the same for both tools whatever grace period they ask for.
+
 Per run it records wall time, the API requests the tool itself sent (kubectl: its -v=6 request
 log; runbook: a counter on the Kubernetes client's REST layer), the apiserver's own request
 count over the run from /metrics (includes KCM, scheduler and KWOK reacting to the evictions,
@@ -86,7 +90,9 @@ def server_requests(api: client.ApiClient) -> int:
     return int(total)
 
 
-def seed(api: client.ApiClient, deployments: int, replicas: int, budget: str) -> int:
+def seed(
+    api: client.ApiClient, deployments: int, replicas: int, budget: str, termination: float
+) -> int:
     workloads.ensure_namespace(api, NAMESPACE)
     for i in range(deployments):
         try:
@@ -97,6 +103,7 @@ def seed(api: client.ApiClient, deployments: int, replicas: int, budget: str) ->
                 replicas,
                 {"type": "kwok"},
                 max_unavailable=int(budget) if budget.isdigit() else budget,
+                terminate_after_seconds=termination or None,
             )
         except ApiException as exc:
             if exc.status != 409:
@@ -192,18 +199,26 @@ def main() -> int:
     parser.add_argument(
         "--budget", default="25%", help="maxUnavailable of each Deployment's PodDisruptionBudget"
     )
+    parser.add_argument(
+        "--termination-seconds",
+        type=float,
+        default=0,
+        help="Seconds each Deployment pod takes to terminate once evicted (default: KWOK's "
+        "immediate deletion).",
+    )
     parser.add_argument("--name", default="bench-maint")
     parser.add_argument("--json", type=Path, default=None, help="Write raw rows here.")
     parser.add_argument("--keep", action="store_true", help="Leave the cluster running.")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()
     record = launcher.up(name=args.name, nodes=args.nodes)
     kubeconfig = record.kubeconfig
     kubectl = ensure_binaries().path("kubectl")
     api = config.new_client_from_config(config_file=str(kubeconfig))
     rows: list[dict] = []
     try:
-        pods = seed(api, args.deployments, args.replicas, args.budget)
+        pods = seed(api, args.deployments, args.replicas, args.budget, args.termination_seconds)
         nodes = sorted(
             n.metadata.name
             for n in client.CoreV1Api(api).list_node(label_selector="type=kwok").items
@@ -227,21 +242,30 @@ def main() -> int:
     finally:
         if not args.keep:
             launcher.down(args.name)
+    load_end = os.getloadavg()
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    print(summary(rows, args, pods))
+    print(summary(rows, args, pods, (load_start[0], load_end[0])))
     return 0
 
 
-def summary(rows: list[dict], args: argparse.Namespace, pods: int) -> str:
+def summary(
+    rows: list[dict], args: argparse.Namespace, pods: int, load: tuple[float, float]
+) -> str:
     def med(tool: str, key: str) -> float | None:
         values = [r[key] for r in rows if r["tool"] == tool and r.get(key) is not None]
         return statistics.median(values) if values else None
 
+    termination = (
+        f"each evicted pod terminates in {args.termination_seconds:g} s"
+        if args.termination_seconds
+        else "evicted pods deleted at once (KWOK)"
+    )
     lines = [
         f"{args.nodes} KWOK nodes, {pods} pods in {args.deployments} Deployments (each with a "
-        f"maxUnavailable={args.budget} budget) + 1 DaemonSet; every node maintained once per run; "
-        f"{args.rounds} rounds, order alternating. Medians:",
+        f"maxUnavailable={args.budget} budget) + 1 DaemonSet; {termination}; every node "
+        f"maintained once per run; {args.rounds} rounds, order alternating. 1-minute load "
+        f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end. Medians:",
         "",
         "| Tool | Wall time | In-process run time | Tool's API requests (per node) | "
         "apiserver requests during the run | Peak RSS |",
