@@ -335,22 +335,21 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             record_interruption(plan, ledger, exc)  # the lease is released by now
             raise
         except LeaseRefused as exc:
-            record(
-                "run.finish",
-                plan.cluster,
-                target_kind="cluster",
-                outcome="refused",
-                details={"message": str(exc)},
-            )
+            record_finish(plan, "refused", str(exc))
             raise
-        record(
-            "run.finish",
-            plan.cluster,
-            target_kind="cluster",
-            outcome=status,
-            details={"message": message},
-        )
+        record_finish(plan, status, message)
         return finish(status, message)
+
+
+def record_finish(plan: MaintenancePlan, outcome: str, message: str, **details: Any) -> None:
+    """The audit record that closes the run opened by ``run.start``."""
+    record(
+        "run.finish",
+        plan.cluster,
+        target_kind="cluster",
+        outcome=outcome,
+        details={"message": message, **details},
+    )
 
 
 def record_interruption(plan: MaintenancePlan, ledger: Ledger, exc: BaseException) -> None:
@@ -365,13 +364,7 @@ def record_interruption(plan: MaintenancePlan, ledger: Ledger, exc: BaseExceptio
     )
     logger().warning("%s", message)
     try:
-        record(
-            "run.finish",
-            plan.cluster,
-            target_kind="cluster",
-            outcome="interrupted",
-            details={"message": message, "not_finished": unfinished},
-        )
+        record_finish(plan, "interrupted", message, not_finished=unfinished)
     except AuditStoreError as audit_exc:
         logger().error("could not record the interruption: %s", audit_exc)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from runbooks.approvals.policy import ApprovalPolicy
 from runbooks.kube_target import KubeTarget
@@ -42,6 +42,17 @@ def check_object_name(value: str) -> str:
     return value
 
 
+# Checked when read, and declared in the form's schema so the Prefect UI refuses a typo too.
+NamespaceName = Annotated[
+    str, AfterValidator(check_namespace), Field(json_schema_extra={"pattern": NAMESPACE_PATTERN})
+]
+LeaseName = Annotated[
+    str,
+    AfterValidator(check_object_name),
+    Field(json_schema_extra={"pattern": OBJECT_NAME_PATTERN}),
+]
+
+
 class InvalidRequest(ValueError):
     """The request cannot be carried out as asked (unknown node, bad selector, ...): nothing
     was changed. The CLI exits 2 with this message."""
@@ -68,16 +79,9 @@ class MaintenanceAction(BaseModel):
         description="The action reboots the node: wait for its boot ID to change, then Ready.",
     )
     job_image: str = Field(default="busybox:1.36", description="Container image for kind=job.")
-    job_namespace: str = Field(
-        default="kube-system",
-        description="Namespace for kind=job.",
-        json_schema_extra={"pattern": NAMESPACE_PATTERN},
+    job_namespace: NamespaceName = Field(
+        default="kube-system", description="Namespace for kind=job."
     )
-
-    @field_validator("job_namespace")
-    @classmethod
-    def _job_namespace_name(cls, value: str) -> str:
-        return check_namespace(value)
 
     @model_validator(mode="after")
     def _command_needed(self) -> MaintenanceAction:
@@ -138,31 +142,15 @@ class Blockers(BaseModel):
 class LeaseSettings(BaseModel):
     """The coordination.k8s.io Lease that makes maintenance one-at-a-time per cluster."""
 
-    namespace: str = Field(
-        default="kube-system",
-        description="Namespace of the Lease; it must exist.",
-        json_schema_extra={"pattern": NAMESPACE_PATTERN},
+    namespace: NamespaceName = Field(
+        default="kube-system", description="Namespace of the Lease; it must exist."
     )
-    name: str = Field(
-        default="kube-runbooks-maintenance",
-        description="Name of the Lease.",
-        json_schema_extra={"pattern": OBJECT_NAME_PATTERN},
-    )
+    name: LeaseName = Field(default="kube-runbooks-maintenance", description="Name of the Lease.")
     duration: Duration = Field(
         default="1m",
         validate_default=True,
         description="A holder that stops renewing for this long is taken over.",
     )
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_name(cls, value: str) -> str:
-        return check_namespace(value)
-
-    @field_validator("name")
-    @classmethod
-    def _lease_name(cls, value: str) -> str:
-        return check_object_name(value)
 
     @field_validator("duration")
     @classmethod

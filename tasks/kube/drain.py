@@ -99,9 +99,7 @@ def drain(
             break
         next_due = min((p.due for p in state.to_evict.values()), default=deadline)
         # One turn at most TURN_SECONDS: the loop looks for an interrupt between turns.
-        wait_for = max(
-            0.0, min(next_due, deadline, time.monotonic() + TURN_SECONDS) - time.monotonic()
-        )
+        wait_for = max(0.0, min(min(next_due, deadline) - time.monotonic(), TURN_SECONDS))
         if not state.waiting:
             _wait_for_budget(target, state, wait_for)
             continue
