@@ -24,7 +24,8 @@ pytestmark = pytest.mark.cluster
 def lease_args() -> tuple[list[str], LeaseSettings]:
     """A lease of the test's own (tests share one cluster) with a short takeover time."""
     name = f"maint-{uuid.uuid4().hex[:8]}"
-    return ["--lease-name", name, "--lease-duration", "5s"], LeaseSettings(name=name, duration="5s")
+    lease = LeaseSettings.model_validate({"name": name, "duration": "5s"})
+    return ["--lease-name", name, "--lease-duration", "5s"], lease
 
 
 @pytest.mark.parametrize(

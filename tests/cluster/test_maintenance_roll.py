@@ -16,6 +16,7 @@ from kubernetes import client
 from flows.rolling_maintenance import rolling_node_maintenance, run_local
 from runbooks.audit import RecordFilter, get_store
 from runbooks.cluster import workloads
+from runbooks.maintenance.report import MaintenanceReport, NodeResult
 from tests.cluster.test_maintenance_helpers import (
     UnschedulableWatcher,
     node_state,
@@ -24,6 +25,13 @@ from tests.cluster.test_maintenance_helpers import (
 )
 
 pytestmark = pytest.mark.cluster
+
+
+def node_result(report: MaintenanceReport, node: str) -> NodeResult:
+    """The report's row for ``node``: every node the run was given has one."""
+    result = report.result(node)
+    assert result is not None, f"node {node} missing from the report"
+    return result
 
 
 def seed(cluster, group, namespace, replicas: int = 4) -> None:
@@ -66,11 +74,11 @@ def test_clean_roll_maintains_every_node_one_at_a_time_as_a_prefect_flow(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None, "the final state names its flow run"
     with get_client(sync_client=True) as prefect:
         artifacts = prefect.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
-            )
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
         )
     keys = {a.key for a in artifacts}
     assert {"rolling-node-maintenance-nodes", "rolling-node-maintenance-report"} <= keys
@@ -99,7 +107,7 @@ def test_max_unavailable_is_never_exceeded_counting_nodes_already_out(
     assert report.status == "succeeded", report.message
     assert watcher.most_out_at_once <= 3
     assert watcher.most_out_at_once == 3  # it did use the room it had
-    assert report.result(someone).result == "skipped"
+    assert node_result(report, someone).result == "skipped"
     assert node_state(cluster, [someone]) == {someone: (True, None)}  # still cordoned, not ours
     others = [n for n in group.names if n != someone]
     assert node_state(cluster, others) == {n: (False, None) for n in others}
@@ -122,13 +130,13 @@ def test_blocking_budget_halts_names_the_budget_and_touches_nothing_else(
     report = run_local(params(cluster, group, selector=None, nodes=order, drain_timeout="6s"))
 
     assert report.status == "halted"
-    failed = report.result(first)
+    failed = node_result(report, first)
     assert failed.failed_step == "drain"
-    assert f"PodDisruptionBudget {namespace}/api-pdb (0 disruptions allowed" in failed.error
-    assert "waited 6s" in failed.error
+    assert f"PodDisruptionBudget {namespace}/api-pdb (0 disruptions allowed" in (failed.error or "")
+    assert "waited 6s" in (failed.error or "")
     assert failed.left == "schedulable"  # the default: uncordon, its pods run elsewhere
     assert node_state(cluster, group.names) == {n: (False, None) for n in group.names}
-    assert [report.result(n).result for n in order[1:]] == ["not-started", "not-started"]
+    assert [node_result(report, n).result for n in order[1:]] == ["not-started", "not-started"]
     assert pod_uids(cluster, namespace) == before  # nothing was evicted
     assert time.monotonic() - started < 30
 
@@ -154,7 +162,7 @@ def test_failed_drain_can_leave_the_node_cordoned_for_a_person(cluster, node_gro
     )
 
     assert report.status == "halted"
-    assert report.result(node).left == "cordoned"
+    assert node_result(report, node).left == "cordoned"
     assert node_state(cluster, [node])[node] == (True, report.run_id)  # marked as ours
     # a rerun recognises its own earlier work and finishes it once the budget allows
     cluster.policy.patch_namespaced_pod_disruption_budget(
@@ -245,7 +253,7 @@ def test_node_that_does_not_come_back_ready_halts_and_no_further_node_is_touched
         )
     try:
         assert report.status == "halted"
-        result = report.result(first)
+        result = node_result(report, first)
         assert result.failed_step == "ready"
         assert "not Ready" in (result.error or "")
         assert f"{first} went down for maintenance" in " ".join(result.notes)  # output kept
@@ -281,7 +289,7 @@ def test_reboot_action_waits_for_a_new_boot_id(cluster, node_group, namespace, t
     assert done.status == "succeeded", done.message
     assert cluster.core.read_node(node).status.node_info.boot_id != before
     assert missing.status == "halted"
-    assert "did not reboot" in (missing.result(node).error or "")
+    assert "did not reboot" in (node_result(missing, node).error or "")
     cluster.core.patch_node(node, {"spec": {"unschedulable": None}})
 
 
@@ -377,7 +385,7 @@ def test_deadline_stops_new_batches_and_reports_the_nodes_left(cluster, node_gro
     report = run_local(params(cluster, group, action=action, deadline=deadline))
 
     assert report.status == "deadline"
-    assert report.result(group.names[0]).result == "maintained"  # the node in hand finished
+    assert node_result(report, group.names[0]).result == "maintained"  # the node in hand finished
     left = [r.node for r in report.nodes if r.result == "not-started"]
     assert left == group.names[1:]
     assert all(n in report.message for n in left)

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from runbooks.approvals.listener import Listener
@@ -53,6 +54,7 @@ def test_a_suspended_gate_releases_the_process_and_resumes_once_approved(
         run = run_deployment(
             DEPLOYMENT, parameters={"approver_policy": policy().model_dump()}, timeout=0
         )
+        assert isinstance(run, FlowRun), "run_deployment called from sync code returns the run"
         message = approval_message(slack)
         approval = approval_of(message)
         wait_for(lambda: state_of(run.id) == ("PAUSED", "Suspended"), what="the suspension")

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.usefixtures("pr
 
 def start(cluster: Any, group: Any) -> tuple[threading.Thread, dict[str, Any]]:
     out: dict[str, Any] = {}
-    policy = ApprovalPolicy(users=APPROVERS, timeout=120)
+    policy = ApprovalPolicy.model_validate({"users": APPROVERS, "timeout": 120})
 
     def target() -> None:
         out["state"] = rolling_node_maintenance(

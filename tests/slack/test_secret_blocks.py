@@ -16,8 +16,8 @@ def test_secrets_missing_from_the_environment_are_read_from_prefect_secret_block
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-from-env")
-    Secret(value="xoxb-from-block").save("slack-bot-token", overwrite=True)
-    Secret(value="xapp-from-block").save("slack-app-token", overwrite=True)
+    Secret.model_validate({"value": "xoxb-from-block"}).save("slack-bot-token", overwrite=True)
+    Secret.model_validate({"value": "xapp-from-block"}).save("slack-app-token", overwrite=True)
     try:
         settings = load_slack_settings()
     finally:  # the Prefect API is shared by the session: leave no secrets for other tests

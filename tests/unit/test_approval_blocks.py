@@ -21,7 +21,7 @@ def approval(**changes) -> Approval:
         plan="| node | pods |\n|---|---|\n| worker-3 | 14 |",
         plan_digest="sha256:" + "ab" * 32,
         requester="U0REQ",
-        policy=ApproverPolicy(users=["U0ALICE", "U0BOB"], min_approvals=2),
+        policy=ApproverPolicy.model_validate({"users": ["U0ALICE", "U0BOB"], "min_approvals": 2}),
         requested_at=AT,
         expires_at=AT + timedelta(minutes=30),
     )

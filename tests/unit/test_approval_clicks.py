@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -22,7 +23,7 @@ from runbooks.slack_standin import ClickSimulator, SlackStandin
 from runbooks.slack_standin.server import APP_ID, TEAM_ID, Message
 
 
-def must_not_resume(approval: Approval) -> str:
+def must_not_resume(approval: Approval) -> NoReturn:
     raise AssertionError(f"a refused or partial click resumed run {approval.flow_run_id}")
 
 
@@ -45,7 +46,9 @@ def store(tmp_path: Path) -> ApprovalStore:
 
 @pytest.fixture
 def handler(slack: SlackStandin, store: ApprovalStore) -> ClickHandler:
-    settings = SlackSettings(SLACK_BOT_TOKEN=slack.bot_token, RUNBOOK_SLACK_API_URL=slack.api_url)
+    settings = SlackSettings.model_validate(
+        {"SLACK_BOT_TOKEN": slack.bot_token, "RUNBOOK_SLACK_API_URL": slack.api_url}
+    )
     return ClickHandler(
         store, web_client(settings), Install(TEAM_ID, APP_ID), resume=must_not_resume
     )
@@ -62,8 +65,8 @@ def approval(store: ApprovalStore, slack: SlackStandin) -> Approval:
         plan="plan",
         plan_digest="sha256:00",
         requester="U0REQ",
-        policy=ApproverPolicy(
-            users=["U0ALICE", "U0BOB", "U0REQ"], usergroups=["S0ONCALL"], min_approvals=2
+        policy=ApproverPolicy.model_validate(
+            {"users": ["U0ALICE", "U0BOB", "U0REQ"], "usergroups": ["S0ONCALL"], "min_approvals": 2}
         ),
         requested_at=now,
         expires_at=now + timedelta(minutes=5),
@@ -108,7 +111,7 @@ def test_a_click_that_fails_a_check_is_refused_with_the_reason(
     outcome = handler.handle(click(slack, approval, user, **changes))
 
     assert (outcome.result, outcome.reason) == ("refused", reason)
-    assert store.get(approval.id).state is ApprovalState.PENDING  # type: ignore[union-attr]
+    assert store.get(approval.id).state is ApprovalState.PENDING
 
 
 def test_group_membership_is_checked_at_click_time(slack, handler, approval):
@@ -133,7 +136,7 @@ def test_first_of_two_approvals_counts_without_resuming(slack, handler, approval
 
     assert outcome.result == "counted"
     assert again.reason == "already approved by this user"
-    assert store.get(approval.id).approvers == ["U0CAROL"]  # type: ignore[union-attr]
+    assert store.get(approval.id).approvers == ["U0CAROL"]
 
 
 def test_the_clicker_is_told_why_in_an_ephemeral_message(slack, handler, approval):
@@ -145,7 +148,9 @@ def test_the_clicker_is_told_why_in_an_ephemeral_message(slack, handler, approva
 
 
 def test_a_click_on_an_expired_approval_expires_it_and_updates_the_message(slack, store, approval):
-    settings = SlackSettings(SLACK_BOT_TOKEN=slack.bot_token, RUNBOOK_SLACK_API_URL=slack.api_url)
+    settings = SlackSettings.model_validate(
+        {"SLACK_BOT_TOKEN": slack.bot_token, "RUNBOOK_SLACK_API_URL": slack.api_url}
+    )
     resumed: list[str] = []
     later = ClickHandler(
         store,
@@ -160,6 +165,6 @@ def test_a_click_on_an_expired_approval_expires_it_and_updates_the_message(slack
     outcome = later.handle(the_click)
 
     assert outcome.reason == "approval expired"
-    assert store.get(approval.id).state is ApprovalState.EXPIRED  # type: ignore[union-attr]
-    assert "Expired at" in str(slack.find("C0OPS", "1.000001").blocks)  # type: ignore[union-attr]
+    assert store.get(approval.id).state is ApprovalState.EXPIRED
+    assert "Expired at" in str(slack.find("C0OPS", "1.000001").blocks)
     assert resumed == ["expired"]  # the waiting run is woken to stop with the reason

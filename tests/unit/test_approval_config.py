@@ -12,7 +12,9 @@ TOKEN = "xoxb-1234-secret-value"
 
 
 def test_secrets_never_show_in_repr_or_logs(caplog: pytest.LogCaptureFixture):
-    settings = SlackSettings(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET="shh-signing")
+    settings = SlackSettings.model_validate(
+        {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "shh-signing"}
+    )
     logging.getLogger("test").warning("settings: %s %r", settings, settings)
 
     assert TOKEN not in caplog.text and "shh-signing" not in caplog.text
@@ -35,7 +37,7 @@ def test_read_from_slacks_usual_environment_names(monkeypatch: pytest.MonkeyPatc
 def test_missing_settings_are_named_without_values(monkeypatch: pytest.MonkeyPatch):
     for name in ("SLACK_APP_TOKEN", "RUNBOOK_SLACK_CHANNEL"):
         monkeypatch.delenv(name, raising=False)
-    settings = SlackSettings(SLACK_BOT_TOKEN=TOKEN)
+    settings = SlackSettings.model_validate({"SLACK_BOT_TOKEN": TOKEN})
 
     with pytest.raises(SlackNotConfigured) as error:
         require(settings, "bot_token", "app_token", "channel")

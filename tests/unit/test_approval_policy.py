@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from runbooks.approvals.policy import ApproverPolicy, refusal
 
-POLICY = ApproverPolicy(users=["U0ALICE", "U0REQ"], usergroups=["S0ONCALL"])
-SELF_OK = ApproverPolicy(users=["U0REQ"], allow_self_approval=True)
+POLICY = ApproverPolicy.model_validate({"users": ["U0ALICE", "U0REQ"], "usergroups": ["S0ONCALL"]})
+SELF_OK = ApproverPolicy.model_validate({"users": ["U0REQ"], "allow_self_approval": True})
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,9 @@ def pending(store: ApprovalStore, min_approvals: int = 1, ttl: timedelta = timed
         plan="p",
         plan_digest="sha256:00",
         requester="U0REQ",
-        policy=ApproverPolicy(users=[f"U0P{i}" for i in range(20)], min_approvals=min_approvals),
+        policy=ApproverPolicy.model_validate(
+            {"users": [f"U0P{i}" for i in range(20)], "min_approvals": min_approvals}
+        ),
         requested_at=NOW,
         expires_at=NOW + ttl,
     )

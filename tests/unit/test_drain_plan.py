@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.maintenance.drain_plan import DrainOptions, plan_drain
-from runbooks.maintenance.facts import BudgetInfo, LabelRequirement, LabelSelector, PodInfo
+from runbooks.maintenance.drain_plan import DrainOptions, PodDecision, plan_drain
+from runbooks.maintenance.facts import BudgetInfo, LabelRequirement, LabelSelector, PodInfo, PodRef
 
 
 def pod(name: str, **kw: object) -> PodInfo:
@@ -150,7 +150,7 @@ CASES = [
 def test_drain_plan_decides_each_pod_like_kubectl_drain(case, p, options, verdict, reason):
     plan = plan_drain("worker-1", [p], options, daemonsets=DS)
 
-    found = {
+    found: dict[str, list[PodRef] | list[PodDecision]] = {
         "evict": [x for x in plan.evict if x.name == p.name],
         "left": [d for d in plan.left if d.pod.name == p.name],
         "refused": [d for d in plan.refused if d.pod.name == p.name],
@@ -159,6 +159,7 @@ def test_drain_plan_decides_each_pod_like_kubectl_drain(case, p, options, verdic
     assert [k for k, v in found.items() if v] == [verdict], case
     if reason:
         decision = found[verdict][0]
+        assert isinstance(decision, PodDecision), f"{verdict} pods carry no reason"
         assert reason in decision.reason
 
 

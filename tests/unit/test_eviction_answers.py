@@ -113,7 +113,8 @@ def test_only_transient_failures_are_retried(exc, transient):
 
 
 def test_retrying_backs_off_then_succeeds_and_never_retries_user_errors():
-    calls, sleeps = [], []
+    calls: list[int] = []
+    sleeps: list[float] = []
 
     def flaky():
         calls.append(1)

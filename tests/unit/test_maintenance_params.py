@@ -78,7 +78,9 @@ def test_params_need_nodes_or_a_selector():
 
 
 def test_params_take_durations_as_text_and_default_like_the_issue():
-    p = MaintenanceParams(selector="pool=a", drain_timeout="20m", ready_timeout="PT5M")
+    p = MaintenanceParams.model_validate(
+        {"selector": "pool=a", "drain_timeout": "20m", "ready_timeout": "PT5M"}
+    )
     assert p.drain_timeout == timedelta(minutes=20)
     assert p.ready_timeout == timedelta(minutes=5)
     assert p.grace_period is None
@@ -88,7 +90,9 @@ def test_params_take_durations_as_text_and_default_like_the_issue():
 
 
 def test_params_round_trip_through_json_as_prefect_sends_them():
-    p = MaintenanceParams(selector="pool=a", max_unavailable="25%", drain_timeout="90s")
+    p = MaintenanceParams.model_validate(
+        {"selector": "pool=a", "max_unavailable": "25%", "drain_timeout": "90s"}
+    )
     again = MaintenanceParams.model_validate_json(p.model_dump_json())
     assert again == p
 
@@ -114,7 +118,9 @@ def test_bad_actions_are_refused(action, fragment):
 
 def test_bad_alert_filter_is_refused():
     with pytest.raises(ValidationError, match="cannot read alert matcher"):
-        MaintenanceParams(nodes=["a"], blockers={"alert_filter": "severity critical"})
+        MaintenanceParams.model_validate(
+            {"nodes": ["a"], "blockers": {"alert_filter": "severity critical"}}
+        )
 
 
 def test_the_form_schema_has_descriptions_and_choices():
@@ -139,7 +145,9 @@ def test_the_prefect_form_shows_durations_as_operators_type_them():
     assert models["MaintenanceParams"]["properties"]["drain_timeout"]["default"] == "15m"
     assert models["LeaseSettings"]["properties"]["duration"]["default"] == "1m"
     assert models["ApprovalPolicy"]["properties"]["timeout"]["default"] == "30m"
-    dumped = MaintenanceParams(selector="pool=a", ready_timeout="PT1H30M").model_dump(mode="json")
+    dumped = MaintenanceParams.model_validate(
+        {"selector": "pool=a", "ready_timeout": "PT1H30M"}
+    ).model_dump(mode="json")
     assert (dumped["drain_timeout"], dumped["ready_timeout"]) == ("15m", "1h30m")
     assert dumped["action"]["timeout"] == "30m"
 

@@ -47,7 +47,9 @@ def test_halt_report_names_node_step_and_what_was_left():
     assert rows[1]["failed step"] == "drain" and rows[1]["drain"] == "15m"
     summary = report.summary_json()
     assert summary["status"] == "halted"
-    assert summary["nodes"][1]["failed_step"] == "drain"
+    nodes = summary["nodes"]
+    assert isinstance(nodes, list), "the summary lists the nodes"
+    assert nodes[1]["failed_step"] == "drain"
     assert "api-pdb" in report.to_markdown() and "api-pdb" in report.to_text()
 
 
