@@ -312,6 +312,13 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
         if plan.refusals:
             pods = "; ".join(f"{r.node}: {r.pod}: {r.reason}" for r in plan.refusals)
             return finish("refused", f"nothing was cordoned, the drain would refuse {pods}")
+        if plan.refuses_for_room:
+            rooms = "; ".join(r.describe() for r in plan.no_room)
+            return finish(
+                "refused",
+                f"nothing was cordoned: {rooms}. Lower max-unavailable, add nodes, or allow it "
+                "with evict-without-room (--evict-without-room)",
+            )
         if not plan.order:
             return finish("succeeded", "no node to maintain (all selected nodes skipped)")
         stop = approval_gate(plan, params, steps)

@@ -71,6 +71,13 @@ def maintain(
     on_drain_failure: Annotated[
         str, typer.Option(help="uncordon | leave-cordoned: a node whose drain failed.")
     ] = "uncordon",
+    evict_without_room: Annotated[
+        bool,
+        typer.Option(
+            help="Drain even when evicted pods would have no node to go to (they stay "
+            "Pending); without it such a plan is refused."
+        ),
+    ] = False,
     prometheus_url: Annotated[
         str | None, typer.Option(help="Block while matching alerts fire.")
     ] = None,
@@ -135,6 +142,7 @@ def maintain(
         "force": force,
         "ignore_daemonsets": ignore_daemonsets,
         "on_drain_failure": on_drain_failure,
+        "evict_without_room": evict_without_room,
         "action": {
             "kind": action,
             "command": command,

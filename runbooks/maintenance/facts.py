@@ -33,6 +33,7 @@ class PodInfo(BaseModel):
     mirror: bool = False
     terminating: bool = False
     empty_dir_volumes: list[str] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(default_factory=dict)  # where a replacement may go
 
     @property
     def ref(self) -> PodRef:
@@ -110,6 +111,7 @@ class NodeInfo(BaseModel):
     boot_id: str = ""
     cordoned_by: str | None = None  # run id from our annotation, if we cordoned it
     resource_version: str = ""  # lets a write that follows this read skip a second GET
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @property
     def out(self) -> bool:

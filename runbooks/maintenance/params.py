@@ -193,6 +193,12 @@ class MaintenanceParams(BaseModel):
     ignore_daemonsets: bool = Field(
         default=True, description="Leave DaemonSet pods in place; if off, they refuse the drain."
     )
+    evict_without_room: bool = Field(
+        default=False,
+        description="Drain even when evicted pods would have no Ready, schedulable node to go "
+        "to (every node they may run on is in the batch or out): they stay Pending until a "
+        "node returns. Off: such a plan is refused before anything is cordoned.",
+    )
     on_drain_failure: Literal["uncordon", "leave-cordoned"] = Field(
         default="uncordon",
         description="A node whose drain failed: uncordon it (its evicted pods run elsewhere "

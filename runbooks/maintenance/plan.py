@@ -14,6 +14,7 @@ from runbooks.maintenance.durations import format_duration, resolve_max_unavaila
 from runbooks.maintenance.facts import BudgetInfo, NodeInfo, PodInfo
 from runbooks.maintenance.ownership import Cordon, cordon_owner
 from runbooks.maintenance.params import MaintenanceParams
+from runbooks.maintenance.room import NoRoom, find_no_room
 
 
 class NodePlan(BaseModel):
@@ -46,6 +47,8 @@ class MaintenancePlan(BaseModel):
     action: str
     drain_timeout_s: float
     ready_timeout_s: float
+    no_room: list[NoRoom] = Field(default_factory=list)
+    evict_without_room: bool = False
 
     @property
     def order(self) -> list[str]:
@@ -63,6 +66,11 @@ class MaintenancePlan(BaseModel):
             if n.maintained and n.drain
             for d in n.drain.refused
         ]
+
+    @property
+    def refuses_for_room(self) -> bool:
+        """Evicted pods would have nowhere to go, and the request did not accept that."""
+        return bool(self.no_room) and not self.evict_without_room
 
     @property
     def stuck(self) -> bool:
@@ -95,6 +103,19 @@ class MaintenancePlan(BaseModel):
             lines += ["### Refused (nothing will be cordoned until this is resolved)", ""]
             lines += [f"- {r.node}: pod {r.pod}: {r.reason}" for r in self.refusals]
             lines.append("")
+        if self.no_room:
+            lines += [
+                "### No room for evicted pods"
+                + (
+                    " (accepted: they stay Pending until a node returns)"
+                    if self.evict_without_room
+                    else " (nothing will be cordoned: lower max-unavailable, add nodes, "
+                    "or allow it with evict-without-room)"
+                ),
+                "",
+            ]
+            lines += [f"- {r.describe()}" for r in self.no_room]
+            lines.append("")
         if self.stuck:
             lines += [
                 f"**No batch can start**: max-unavailable {self.limit} is used up by nodes "
@@ -126,6 +147,17 @@ def select_nodes(named: list[str], by_selector: list[str]) -> list[str]:
     return list(dict.fromkeys([*named, *sorted(by_selector)]))
 
 
+def _evicted_pods(
+    plans: list[NodePlan], pods: dict[str, list[PodInfo]]
+) -> dict[str, list[PodInfo]]:
+    evicted: dict[str, list[PodInfo]] = {}
+    for plan in plans:
+        if plan.drain:
+            going = set(plan.drain.evict)
+            evicted[plan.node] = [p for p in pods.get(plan.node, []) if p.ref in going]
+    return evicted
+
+
 def build_plan(
     params: MaintenanceParams,
     nodes: list[NodeInfo],
@@ -133,8 +165,10 @@ def build_plan(
     daemonsets: set[str] | None,
     budgets: list[BudgetInfo],
     run_id: str,
+    cluster_nodes: list[NodeInfo] | None = None,
 ) -> MaintenancePlan:
-    """``nodes`` in maintenance order; ``pods`` by node name."""
+    """``nodes`` in maintenance order; ``pods`` by node name; ``cluster_nodes`` every node of
+    the cluster, to check evicted pods have somewhere to go (None: not checked)."""
     options: DrainOptions = params.drain_options
     limit = resolve_max_unavailable(params.max_unavailable, len(nodes))
     plans: list[NodePlan] = []
@@ -158,6 +192,10 @@ def build_plan(
         )
     out_now = sorted(n.name for n in nodes if n.out)
     order = [p.node for p in plans if p.maintained]
+    batches = plan_batches(order, set(out_now), limit)
+    no_room: list[NoRoom] = []
+    if cluster_nodes is not None:
+        no_room = find_no_room(batches, _evicted_pods(plans, pods), cluster_nodes)
     return MaintenancePlan(
         cluster=params.target.describe(),
         max_unavailable=params.max_unavailable,
@@ -165,11 +203,13 @@ def build_plan(
         pool=[n.name for n in nodes],
         out_now=out_now,
         nodes=plans,
-        batches=plan_batches(order, set(out_now), limit),
+        batches=batches,
         action=params.action.kind
         + (f" ({params.action.command})" if params.action.command else ""),
         drain_timeout_s=params.drain_timeout.total_seconds(),
         ready_timeout_s=params.ready_timeout.total_seconds(),
+        no_room=no_room,
+        evict_without_room=params.evict_without_room,
     )
 
 

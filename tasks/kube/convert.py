@@ -29,6 +29,7 @@ def node_info(node: client.V1Node) -> NodeInfo:
         boot_id=(info.boot_id if info else "") or "",
         cordoned_by=(node.metadata.annotations or {}).get(CORDONED_BY_ANNOTATION),
         resource_version=node.metadata.resource_version or "",
+        labels=node.metadata.labels or {},
     )
 
 
@@ -46,6 +47,7 @@ def pod_info(pod: client.V1Pod) -> PodInfo:
         mirror=MIRROR_ANNOTATION in (pod.metadata.annotations or {}),
         terminating=pod.metadata.deletion_timestamp is not None,
         empty_dir_volumes=[v.name for v in pod.spec.volumes or [] if v.empty_dir is not None],
+        node_selector=pod.spec.node_selector or {},
     )
 
 

@@ -62,15 +62,25 @@ def _timed(node: str, step: str, started: float, exc: BaseException) -> StepFail
 
 @task(name="plan maintenance", cache_policy=NO_CACHE)
 def plan_maintenance(params: MaintenanceParams, run_id: str) -> MaintenancePlan:
-    """Read the cluster (nodes, their pods, DaemonSets, budgets) and decide; changes nothing."""
+    """Read the cluster (all nodes, the selected nodes' pods, DaemonSets, budgets) and decide;
+    changes nothing."""
     target = params.target
     try:
         names = nodes.find_nodes(target, params.nodes, params.selector)
     except (nodes.NodeSelectionError, KubeConfigError) as exc:
         raise InvalidRequest(str(exc)) from None
-    infos = nodes.read_nodes(target, names)
+    everything = nodes.list_nodes(target)
+    infos = nodes.pick(everything, names)
     by_node = {n.name: pods.node_pods(target, n.name)[0] for n in infos}
-    return build_plan(params, infos, by_node, pods.daemonsets(target), pods.budgets(target), run_id)
+    return build_plan(
+        params,
+        infos,
+        by_node,
+        pods.daemonsets(target),
+        pods.budgets(target),
+        run_id,
+        cluster_nodes=everything,
+    )
 
 
 @task(name="read nodes", cache_policy=NO_CACHE)

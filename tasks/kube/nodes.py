@@ -82,11 +82,20 @@ def find_nodes(target: KubeTarget, names: list[str], selector: str | None) -> li
     return list(dict.fromkeys(selected))
 
 
+def list_nodes(target: KubeTarget) -> list[NodeInfo]:
+    """Every node of the cluster, from one LIST."""
+    return [node_info(n) for n in retrying(kube.core(target).list_node, "list nodes").items]
+
+
+def pick(infos: list[NodeInfo], names: list[str]) -> list[NodeInfo]:
+    """``names`` in their order; names not in ``infos`` (vanished nodes) are dropped."""
+    by_name = {n.name: n for n in infos}
+    return [by_name[n] for n in names if n in by_name]
+
+
 def read_nodes(target: KubeTarget, names: list[str]) -> list[NodeInfo]:
     """Current state of ``names`` from one LIST (order kept); vanished nodes are dropped."""
-    items = retrying(kube.core(target).list_node, "list nodes").items
-    by_name = {n.metadata.name: node_info(n) for n in items}
-    return [by_name[n] for n in names if n in by_name]
+    return pick(list_nodes(target), names)
 
 
 def read_node(target: KubeTarget, name: str) -> NodeInfo:

@@ -111,7 +111,7 @@ def test_history_lists_a_real_maintenance_flow_run_with_its_state(
     from flows.rolling_maintenance import rolling_node_maintenance
     from tasks.audit import audit_context
 
-    group = node_group(1)
+    group = node_group(2)  # one node at a time: the evicted pods have the other to go to
     workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
     workloads.wait_pods_ready(cluster.api, namespace, 2)
     with audit_context("rolling-node-maintenance", actor="oncall:erin"):
