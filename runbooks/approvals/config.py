@@ -52,7 +52,7 @@ class SlackNotConfigured(RuntimeError):
 
 def load_slack_settings(*, use_prefect_blocks: bool = True) -> SlackSettings:
     """Environment first; missing secrets from Prefect Secret blocks when a Prefect API is set."""
-    settings = SlackSettings()  # type: ignore[call-arg]  # fields come from the environment
+    settings = SlackSettings()  # fields come from the environment
     if not use_prefect_blocks:
         return settings
     missing = {f: b for f, b in SECRET_BLOCKS.items() if getattr(settings, f) is None}

@@ -53,7 +53,7 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandin]:
 
 @pytest.fixture
 def settings(slack: SlackStandin) -> SlackSettings:
-    return SlackSettings()  # type: ignore[call-arg]
+    return SlackSettings()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_read_from_slacks_usual_environment_names(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RUNBOOK_SLACK_CHANNEL", "C0OPS")
     monkeypatch.setenv("RUNBOOK_SLACK_API_URL", "http://127.0.0.1:9/api")
 
-    settings = SlackSettings()  # type: ignore[call-arg]
+    settings = SlackSettings()
 
     assert settings.channel == "C0OPS"
     assert settings.base_url == "http://127.0.0.1:9/api/"  # slack-sdk's urljoin needs the slash
