@@ -71,7 +71,7 @@ def plan_maintenance(params: MaintenanceParams, run_id: str) -> MaintenancePlan:
         raise InvalidRequest(str(exc)) from None
     everything = nodes.list_nodes(target)
     infos = nodes.pick(everything, names)
-    by_node = {n.name: pods.node_pods(target, n.name)[0] for n in infos}
+    by_node = pods.pods_by_node(target, [n.name for n in infos])
     return build_plan(
         params,
         infos,

@@ -11,8 +11,8 @@ from tasks.kube.retry import retrying
 PAGE = 500  # kubectl drain's default chunk size
 
 
-def node_pods(target: KubeTarget, node: str) -> tuple[list[PodInfo], str]:
-    """All pods bound to ``node`` (paginated) and the list's resourceVersion, to watch from."""
+def _list_pods(target: KubeTarget, field_selector: str, what: str) -> tuple[list[PodInfo], str]:
+    """Every pod the field selector matches (paginated) and the list's resourceVersion."""
     core = kube.core(target)
     pods: list[PodInfo] = []
     token: str | None = None
@@ -20,15 +20,36 @@ def node_pods(target: KubeTarget, node: str) -> tuple[list[PodInfo], str]:
     while True:
         page = retrying(
             lambda t=token: core.list_pod_for_all_namespaces(  # type: ignore[misc]
-                field_selector=f"spec.nodeName={node}", limit=PAGE, _continue=t
+                field_selector=field_selector, limit=PAGE, _continue=t
             ),
-            f"list pods on {node}",
+            what,
         )
         pods += [pod_info(p) for p in page.items]
         version = version or page.metadata.resource_version
         token = page.metadata._continue
         if not token:
             return pods, version
+
+
+def node_pods(target: KubeTarget, node: str) -> tuple[list[PodInfo], str]:
+    """All pods bound to ``node`` and the list's resourceVersion, to watch from."""
+    return _list_pods(target, f"spec.nodeName={node}", f"list pods on {node}")
+
+
+# Above this many nodes, one LIST of every bound pod costs fewer requests than one per node.
+ONE_LIST_FROM = 3
+
+
+def pods_by_node(target: KubeTarget, nodes: list[str]) -> dict[str, list[PodInfo]]:
+    """The pods bound to each of ``nodes``: a LIST per node for a few nodes, else one LIST
+    of all bound pods (what a plan over many nodes needs, in one request per 500 pods)."""
+    if len(nodes) < ONE_LIST_FROM:
+        return {n: node_pods(target, n)[0] for n in nodes}
+    found: dict[str, list[PodInfo]] = {n: [] for n in nodes}
+    for pod in _list_pods(target, "spec.nodeName!=", "list pods on all nodes")[0]:
+        if pod.node in found:
+            found[pod.node].append(pod)
+    return found
 
 
 _known_daemonsets: dict[str, set[str]] = {}
