@@ -54,14 +54,21 @@ _KUBECTL_RESPONSE = re.compile(
 )
 
 COUNTED_RUNBOOK = """
-import json, os, sys, time
+import collections, json, os, re, sys, time
 t0 = time.monotonic()
 from kubernetes.client import rest
 count = {"requests": 0}
+kinds = collections.Counter()
 original = rest.RESTClientObject.request
-def counted(self, *args, **kwargs):
+def kind(method, url):
+    path, _, query = re.sub(r"^https?://[^/]+", "", url).partition("?")
+    path = re.sub(r"/namespaces/[^/]+", "/namespaces/*", path)
+    path = re.sub(r"/(nodes|pods|leases|poddisruptionbudgets)/[^/]+", r"/\\1/*", path)
+    return f"{method} {path}" + (" (watch)" if "watch=true" in query.lower() else "")
+def counted(self, method, url, *args, **kwargs):
     count["requests"] += 1
-    return original(self, *args, **kwargs)
+    kinds[kind(method, url)] += 1
+    return original(self, method, url, *args, **kwargs)
 rest.RESTClientObject.request = counted
 from runbooks.cli.main import app
 t1 = time.monotonic()
@@ -73,7 +80,7 @@ except SystemExit as exc:
 t2 = time.monotonic()
 with open(os.environ["BENCH_OUT"], "w") as out:
     json.dump({"requests": count["requests"], "startup_s": t1 - t0, "run_s": t2 - t1,
-               "code": code}, out)
+               "code": code, "by_kind": dict(kinds.most_common())}, out)
 """
 
 
@@ -186,6 +193,7 @@ def run_runbook(kubeconfig: Path, nodes: list[str], max_unavailable: int) -> dic
         "run_s": counted["run_s"],
         "startup_s": counted["startup_s"],
         "requests": counted["requests"],
+        "requests_by_kind": counted["by_kind"],
         "peak_rss_mb": usage.ru_maxrss / 1024,
     }
 
