@@ -1,6 +1,7 @@
 """``runbook serve``: everything one machine needs to run the runbooks for a team.
 
-A local Prefect server (unless PREFECT_API_URL names one), the deployments from
+A local Prefect server (unless PREFECT_API_URL names one; its data in
+$RUNBOOK_STATE_DIR/prefect unless PREFECT_HOME is set), the deployments from
 deployments/prefect.yaml, a worker for the process work pool, and the Slack listener when Slack
 is configured. Each runs as a child process in its own process group, its output prefixed with
 its name; Ctrl-C or SIGTERM stops them in reverse order, by PID, and waits for each. Runs in
@@ -25,6 +26,7 @@ import typer
 
 from runbooks.cli.errors import UserError, reported_errors
 from runbooks.lifetime import stop_with_this_process
+from runbooks.settings import get_settings
 
 PREFECT_FILE = Path("deployments") / "prefect.yaml"
 
@@ -161,6 +163,14 @@ def wait_for_api(stack: Stack, api_url: str, server: Child | None, timeout: floa
         time.sleep(0.5)
 
 
+def local_server_home(env: dict[str, str], state_dir: Path) -> dict[str, str]:
+    """The environment for a server we start: its database (runs, logs, artifacts) under the
+    engine's state dir rather than ~/.prefect, unless PREFECT_HOME says where."""
+    if env.get("PREFECT_HOME"):
+        return env
+    return {**env, "PREFECT_HOME": str(state_dir / "prefect")}
+
+
 def register_deployments(stack: Stack, prefect: list[str]) -> None:
     """``prefect deploy --all``: the same command an operator runs, so both see the same errors."""
     deploy = stack.start(
@@ -261,6 +271,8 @@ def serve(
         configured = get_current_settings().api.url
         api_url = configured or f"http://127.0.0.1:{port}/api"
         env = {**os.environ, "PREFECT_API_URL": api_url, "RUNBOOKS_DIR": str(root)}
+        if not configured:
+            env = local_server_home(env, get_settings().state_dir)
         prefect = [sys.executable, "-m", "prefect"]
         stack = Stack(env, root)
 
@@ -274,6 +286,9 @@ def serve(
             if configured:
                 say(f"using the Prefect server at {api_url} (PREFECT_API_URL)")
             else:
+                home = Path(env["PREFECT_HOME"]).expanduser()
+                home.mkdir(parents=True, exist_ok=True)  # the server does not create it
+                say(f"Prefect server data in {home} (PREFECT_HOME)")
                 server = stack.start(
                     "server",
                     [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],

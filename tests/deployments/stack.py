@@ -34,12 +34,13 @@ def pid_alive(pid: int) -> bool:
 class ServedStack:
     """One `runbook serve` started by a test, with the PIDs of the children it reports."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str], args: list[str]) -> None:
+    def __init__(self, home: Path | None, extra_env: dict[str, str], args: list[str]) -> None:
+        """``home``: PREFECT_HOME for the stack; None leaves it to `runbook serve`."""
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
         env |= {
-            "PREFECT_HOME": str(home),
+            **({"PREFECT_HOME": str(home)} if home is not None else {}),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_WORKER_QUERY_SECONDS": "2",

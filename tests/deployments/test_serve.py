@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.deployments.stack import free_port
+from runbooks.cli.serve import local_server_home
+from tests.deployments.stack import ServedStack, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -38,3 +39,21 @@ def test_port_out_of_range_is_bad_input(tmp_path) -> None:
     done = serve("--port", "70000", env={"PREFECT_HOME": str(tmp_path)})
     assert done.returncode == 2
     assert "error: --port 70000 is not a TCP port (1-65535)" in done.stderr
+
+
+def test_a_local_server_keeps_its_data_in_the_state_dir(tmp_path) -> None:
+    state = tmp_path / "state"
+    stack = ServedStack(None, {"RUNBOOK_STATE_DIR": str(state)}, ["--no-deploy", "--no-listener"])
+    try:
+        stack.wait_ready()
+        assert f"[serve] Prefect server data in {state / 'prefect'} (PREFECT_HOME)" in stack.lines
+    finally:
+        code, _ = stack.stop()
+    assert code == 0, stack.tail()
+    assert (state / "prefect" / "prefect.db").is_file()
+
+
+def test_prefect_home_given_by_the_operator_wins(tmp_path) -> None:
+    mine = {"PREFECT_HOME": "/srv/prefect"}
+    assert local_server_home(mine, tmp_path) == mine
+    assert local_server_home({}, tmp_path) == {"PREFECT_HOME": str(tmp_path / "prefect")}
