@@ -463,3 +463,31 @@ def test_rolling_maintenance_with_a_job_action_needs_nothing_beyond_the_runbooks
     assert [r.result for r in report.nodes] == ["maintained", "maintained"]
     assert any(r.pods_evicted for r in report.nodes)
     assert all(not cluster.core.read_node(n).spec.unschedulable for n in group.names)
+
+
+def test_a_lease_namespace_the_account_may_not_write_is_refused_before_any_cordon(
+    installed: Installed, cluster, node_group, namespace: str, tmp_path: Path
+) -> None:
+    """The runbooks' Role covers Leases in its own namespace only: pointed elsewhere, the real
+    authorizer answers 403 and the run stops with that answer, before touching a node."""
+    from tests.cluster.test_maintenance_helpers import cli, node_state
+
+    group = node_group(2)
+    workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
+    workloads.wait_pods_ready(cluster.api, namespace, 2)
+    kubeconfig = token_kubeconfig(installed.admin, installed.runbooks_token, tmp_path / "sa")
+    lease = f"rbac-{uuid.uuid4().hex[:6]}"
+
+    done = cli(
+        cluster, "--kubeconfig", str(kubeconfig), "--selector", group.selector,
+        "--lease-namespace", "default", "--lease-name", lease,
+    )  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    assert f"cannot take Lease default/{lease}" in done.stderr
+    assert "forbidden" in done.stderr and "nothing was changed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert node_state(cluster, group.names) == {n: (False, None) for n in group.names}
+    with pytest.raises(ApiException) as missing:
+        client.CoordinationV1Api(cluster.api).read_namespaced_lease(lease, "default")
+    assert missing.value.status == 404
