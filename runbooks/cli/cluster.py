@@ -95,13 +95,22 @@ def node(
     not_ready: Annotated[
         bool | None, typer.Option("--not-ready/--ready", help="Report NotReady, or recover.")
     ] = None,
+    unreachable: Annotated[
+        bool | None,
+        typer.Option(
+            "--unreachable/--reachable",
+            help="Cut the node off like a dead kubelet (no heartbeats; its pods never finish "
+            "terminating), or reconnect it.",
+        ),
+    ] = None,
     kubelet_version: Annotated[
         str | None, typer.Option(help="Report this kubelet version.")
     ] = None,
     reboot: Annotated[bool, typer.Option(help="Report a new boot ID, as after a reboot.")] = False,
     name: NameOption = "local",
 ) -> None:
-    """Simulate node events on the local cluster: NotReady, an upgraded kubelet, a reboot."""
+    """Simulate node events on the local cluster: NotReady, unreachable, an upgraded kubelet,
+    a reboot."""
     import uuid
 
     with reported_errors(*_FAILURES):
@@ -110,6 +119,8 @@ def node(
             raise UserError(f"cluster {name!r} is not running; start it with `runbook cluster up`")
         if not_ready is not None:
             nodes.set_not_ready(record.kubeconfig, node_name, not_ready)
+        if unreachable is not None:
+            nodes.set_unreachable(record.kubeconfig, node_name, unreachable)
         nodes.set_node_info(
             record.kubeconfig,
             node_name,

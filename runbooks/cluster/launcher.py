@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from runbooks.cluster.binaries import Binaries, ensure_binaries
 from runbooks.cluster.kwok_config import write_kwok_config
+from runbooks.cluster.nodes import KWOK_MANAGED, KWOK_MANAGED_LABEL
 from runbooks.cluster.pki import ensure_pki
 from runbooks.lifetime import stop_with_this_process
 from runbooks.settings import get_settings
@@ -231,7 +232,8 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
             str(binaries.path("kwok")),
             f"--kubeconfig={kubeconfig}",
             f"--config={d / 'kwok.yaml'}",
-            "--manage-all-nodes=true",
+            # Not --manage-all-nodes: a node whose label changes is cut off (unreachable).
+            f"--manage-nodes-with-label-selector={KWOK_MANAGED_LABEL}={KWOK_MANAGED}",
             "--node-ip=127.0.0.1",
             "--node-name=kwok-controller",
             f"--node-port={p.kwok}",

@@ -2,7 +2,9 @@
 
 NotReady uses KWOK's chaos stage (a label), because a plain status patch is undone at once by the
 node-initialize stage. Kubelet version and boot ID are status fields KWOK leaves alone, so a patch
-simulates an upgraded or rebooted node.
+simulates an upgraded or rebooted node. An unreachable node (a dead kubelet) is one KWOK stops
+managing: it renews no lease and finishes no pod, so the node controller marks it Unknown and
+its evicted pods stay Terminating, as on a powered-off machine.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ KWOK_NODE_LABELS = {
     "node-role.kubernetes.io/worker": "",
 }
 KUBELET_VERSION = "v1.36.3"
+# KWOK manages the nodes carrying this label with this value (the launcher's
+# --manage-nodes-with-label-selector); any other value cuts the node off, as if unplugged.
+# A label, not an annotation: the apiserver filters a watch by label, so a node that stops
+# matching reaches KWOK as deleted and KWOK lets go of it (its annotation selector filters on
+# the client side, and KWOK would go on renewing the node's lease).
+KWOK_MANAGED_LABEL = "kube-runbooks.local/kwok-managed"
+KWOK_MANAGED = "true"
+KWOK_CUT_OFF = "false"
 
 
 def core_api(kubeconfig: Path) -> client.CoreV1Api:
@@ -37,8 +47,15 @@ def _node_body(name: str) -> client.V1Node:
     return client.V1Node(
         metadata=client.V1ObjectMeta(
             name=name,
-            labels={**KWOK_NODE_LABELS, "kubernetes.io/hostname": name},
-            annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            labels={
+                **KWOK_NODE_LABELS,
+                "kubernetes.io/hostname": name,
+                KWOK_MANAGED_LABEL: KWOK_MANAGED,
+            },
+            annotations={
+                "kwok.x-k8s.io/node": "fake",
+                "node.alpha.kubernetes.io/ttl": "0",
+            },
         ),
         spec=client.V1NodeSpec(),
         status=client.V1NodeStatus(
@@ -128,6 +145,13 @@ def set_not_ready(kubeconfig: Path, name: str, not_ready: bool = True) -> None:
     """Make a node report NotReady (KWOK chaos stage) until released with ``not_ready=False``."""
     label = "true" if not_ready else None
     core_api(kubeconfig).patch_node(name, {"metadata": {"labels": {NOT_READY_LABEL: label}}})
+
+
+def set_unreachable(kubeconfig: Path, name: str, unreachable: bool = True) -> None:
+    """Cut a node off (KWOK stops managing it: no heartbeats, no pod is started or finished) or
+    bring it back. The node controller marks it Unknown after the node monitor grace period."""
+    value = KWOK_CUT_OFF if unreachable else KWOK_MANAGED
+    core_api(kubeconfig).patch_node(name, {"metadata": {"labels": {KWOK_MANAGED_LABEL: value}}})
 
 
 def set_node_info(

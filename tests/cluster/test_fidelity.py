@@ -139,6 +139,38 @@ def test_reported_kubelet_version_and_boot_id_can_be_set(cluster, node_group):
     assert info.boot_id == "rebooted-1" != before
 
 
+@pytest.mark.slow
+def test_unreachable_node_goes_unknown_and_its_pods_stay_terminating_until_it_returns(
+    cluster, node_group, namespace
+):
+    """A dead kubelet, as kubectl drain's --skip-wait-for-delete-timeout exists for."""
+    (name,) = node_group(1).names
+    workloads.create_deployment(
+        cluster.api, namespace, "web", replicas=1, node_selector={"kubernetes.io/hostname": name}
+    )
+    (pod,) = workloads.wait_pods_ready(cluster.api, namespace, expected=1)
+
+    nodes.set_unreachable(cluster.kubeconfig, name)
+    cluster.core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=1)
+    _wait_ready_status(cluster, name, ready=False, timeout=90)  # node monitor grace period: 40 s
+    stuck = cluster.core.read_namespaced_pod(pod.metadata.name, namespace)
+    conditions = {c.type: c.status for c in cluster.core.read_node(name).status.conditions}
+
+    assert stuck.metadata.uid == pod.metadata.uid and stuck.metadata.deletion_timestamp
+    assert conditions["Ready"] == "Unknown"  # not False: nobody reports for the node
+    nodes.set_unreachable(cluster.kubeconfig, name, False)
+    _wait_ready_status(cluster, name, ready=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            cluster.core.read_namespaced_pod(pod.metadata.name, namespace)
+        except ApiException as exc:
+            assert exc.status == 404
+            return
+        time.sleep(0.25)
+    raise AssertionError("the pod did not finish terminating once its node was back")
+
+
 def _wait_ready_status(cluster, name: str, ready: bool, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
