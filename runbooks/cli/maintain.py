@@ -71,6 +71,14 @@ def maintain(
     on_drain_failure: Annotated[
         str, typer.Option(help="uncordon | leave-cordoned: a node whose drain failed.")
     ] = "uncordon",
+    skip_wait_for_delete_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Stop waiting for a pod this many seconds after its deletion was due (node "
+            "not answering); 0: wait for all.",
+        ),
+    ] = 0,
     evict_without_room: Annotated[
         bool,
         typer.Option(
@@ -143,6 +151,7 @@ def maintain(
         "ignore_daemonsets": ignore_daemonsets,
         "on_drain_failure": on_drain_failure,
         "evict_without_room": evict_without_room,
+        "skip_wait_for_delete_timeout": skip_wait_for_delete_timeout,
         "action": {
             "kind": action,
             "command": command,

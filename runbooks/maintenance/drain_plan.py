@@ -17,6 +17,9 @@ class DrainOptions(BaseModel):
     delete_emptydir_data: bool = False
     force: bool = False
     ignore_daemonsets: bool = True
+    # kubectl drain's --skip-wait-for-delete-timeout: stop waiting for a pod whose deletion
+    # was due this many seconds ago (its node's kubelet is not answering); 0 waits for all.
+    skip_wait_for_delete_timeout: int = 0
 
 
 class PodDecision(BaseModel):

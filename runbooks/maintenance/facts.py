@@ -5,6 +5,8 @@ tasks/ builds these from API objects; the pure planners never see a kubernetes c
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 COMPLETED_PHASES = frozenset({"Succeeded", "Failed"})
@@ -32,6 +34,7 @@ class PodInfo(BaseModel):
     controller_name: str | None = None
     mirror: bool = False
     terminating: bool = False
+    deletion_due: datetime | None = None  # deletionTimestamp: when the grace period ends
     empty_dir_volumes: list[str] = Field(default_factory=list)
     node_selector: dict[str, str] = Field(default_factory=dict)  # where a replacement may go
 

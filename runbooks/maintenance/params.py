@@ -193,6 +193,13 @@ class MaintenanceParams(BaseModel):
     ignore_daemonsets: bool = Field(
         default=True, description="Leave DaemonSet pods in place; if off, they refuse the drain."
     )
+    skip_wait_for_delete_timeout: int = Field(
+        default=0,
+        ge=0,
+        description="Stop waiting for an evicted pod this many seconds after its deletion was "
+        "due (its grace period ended): its node is not answering, e.g. powered off. As kubectl "
+        "drain's flag; 0 waits for every pod until the drain timeout.",
+    )
     evict_without_room: bool = Field(
         default=False,
         description="Drain even when evicted pods would have no Ready, schedulable node to go "
@@ -260,4 +267,5 @@ class MaintenanceParams(BaseModel):
             delete_emptydir_data=self.delete_emptydir_data,
             force=self.force,
             ignore_daemonsets=self.ignore_daemonsets,
+            skip_wait_for_delete_timeout=self.skip_wait_for_delete_timeout,
         )

@@ -46,6 +46,7 @@ def pod_info(pod: client.V1Pod) -> PodInfo:
         controller_name=controller.name if controller else None,
         mirror=MIRROR_ANNOTATION in (pod.metadata.annotations or {}),
         terminating=pod.metadata.deletion_timestamp is not None,
+        deletion_due=pod.metadata.deletion_timestamp,
         empty_dir_volumes=[v.name for v in pod.spec.volumes or [] if v.empty_dir is not None],
         node_selector=pod.spec.node_selector or {},
     )

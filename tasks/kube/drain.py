@@ -14,13 +14,14 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from kubernetes import client, watch
 
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, plan_drain
 from runbooks.maintenance.durations import format_duration
-from runbooks.maintenance.facts import PodRef
+from runbooks.maintenance.facts import PodInfo, PodRef
 from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube import pods as pod_reads
@@ -60,6 +61,17 @@ class _State:
     to_evict: dict[PodRef, _Pending] = field(default_factory=dict)
     waiting: set[PodRef] = field(default_factory=set)  # evicted or terminating, not yet gone
     evicted: list[str] = field(default_factory=list)
+    deletion_due: dict[PodRef, datetime] = field(default_factory=dict)  # of waited-for pods
+    not_waited: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Drained:
+    """What a finished drain did: the pods it evicted, and those it stopped waiting for
+    because their deletion was overdue (skip_wait_for_delete_timeout)."""
+
+    evicted: list[str]
+    not_waited: list[str]
 
 
 def drain(
@@ -69,10 +81,10 @@ def drain(
     timeout: float,
     grace_period: int | None = None,
     log: logging.Logger | logging.LoggerAdapter = logging.getLogger("kube_runbooks.drain"),  # noqa: B008
-) -> list[str]:
-    """Drain ``node`` (already cordoned); returns the pods evicted. Re-plans from a fresh list,
-    so a pod that appeared since the plan and must be refused stops the drain before any
-    eviction. Raises DrainFailed naming what blocked."""
+) -> Drained:
+    """Drain ``node`` (already cordoned). Re-plans from a fresh list, so a pod that appeared
+    since the plan and must be refused stops the drain before any eviction. Raises DrainFailed
+    naming what blocked."""
     started = time.monotonic()
     deadline = started + timeout
     pods, version = pod_reads.node_pods(target, node)
@@ -85,10 +97,16 @@ def drain(
         raise DrainFailed(f"drain of {node} refused: {listed}", [], refused=True)
     core = kube.core(target)
     state = _State(to_evict={p: _Pending(p) for p in plan.evict}, waiting=set(plan.wait_for))
+    skip_after = options.skip_wait_for_delete_timeout
+    _note_deletions(state, pods)
     while state.to_evict or state.waiting:
         now = time.monotonic()
         if INTERRUPT.is_set():
             raise DrainFailed(f"drain of {node} interrupted by the operator", state.evicted)
+        if skip_after:
+            _stop_waiting_for_overdue(node, state, skip_after, log)
+            if not state.to_evict and not state.waiting:
+                break
         if now >= deadline:
             raise DrainFailed(_timeout_message(target, node, state, timeout), state.evicted)
         due = [p for p in state.to_evict.values() if p.due <= now]
@@ -98,6 +116,8 @@ def drain(
         if not state.to_evict and not state.waiting:
             break
         next_due = min((p.due for p in state.to_evict.values()), default=deadline)
+        if skip_after:
+            next_due = min(next_due, _next_overdue(state, skip_after))
         # One turn at most TURN_SECONDS: the loop looks for an interrupt between turns.
         wait_for = max(0.0, min(min(next_due, deadline) - time.monotonic(), TURN_SECONDS))
         if not state.waiting:
@@ -111,13 +131,56 @@ def drain(
             current, version = pod_reads.node_pods(target, node)
             present = {p.ref for p in current}
             state.waiting &= present
+            _note_deletions(state, current)
     log.info(
         "drained %s: %d pods evicted in %s",
         node,
         len(state.evicted),
         format_duration(time.monotonic() - started),
     )
-    return state.evicted
+    return Drained(evicted=state.evicted, not_waited=state.not_waited)
+
+
+def _note_deletions(state: _State, pods: list[PodInfo]) -> None:
+    """Remember when each waited-for pod's deletion is due (its deletionTimestamp)."""
+    for pod in pods:
+        if pod.deletion_due is not None and pod.ref in state.waiting:
+            state.deletion_due[pod.ref] = pod.deletion_due
+
+
+def _stop_waiting_for_overdue(
+    node: str, state: _State, skip_after: int, log: logging.Logger | logging.LoggerAdapter
+) -> None:
+    """kubectl drain's --skip-wait-for-delete-timeout: a pod still there ``skip_after`` seconds
+    after its deletion was due has a kubelet that is not answering; waiting longer only holds
+    the drain until its timeout."""
+    now = datetime.now(UTC)
+    overdue = sorted((p for p in state.waiting if _overdue_by(state, p, now) > skip_after), key=str)
+    for pod in overdue:
+        state.waiting.discard(pod)
+        state.not_waited.append(str(pod))
+    if overdue:
+        log.warning(
+            "not waiting for %s on %s: deletion overdue by more than %ds (is the node "
+            "unreachable?)",
+            ", ".join(str(p) for p in overdue),
+            node,
+            skip_after,
+        )
+
+
+def _overdue_by(state: _State, pod: PodRef, now: datetime) -> float:
+    due = state.deletion_due.get(pod)
+    return (now - due).total_seconds() if due is not None else float("-inf")
+
+
+def _next_overdue(state: _State, skip_after: int) -> float:
+    """The monotonic time at which the next waited-for pod becomes overdue (inf if none)."""
+    now = datetime.now(UTC)
+    remaining = [
+        skip_after - _overdue_by(state, p, now) for p in state.waiting if p in state.deletion_due
+    ]
+    return time.monotonic() + max(0.0, min(remaining)) + 0.1 if remaining else float("inf")
 
 
 def _evict_one(
@@ -268,6 +331,8 @@ def _watch_gone(
             if ref is not None and (event["type"] == "DELETED" or meta.uid != ref.uid):
                 state.waiting.discard(ref)
                 del names[(meta.namespace, meta.name)]
+            elif ref is not None and meta.deletion_timestamp is not None:
+                state.deletion_due[ref] = meta.deletion_timestamp
             if not state.waiting:
                 break
     except Exception as exc:  # 410 (too old) or a dropped connection: the resync LIST recovers

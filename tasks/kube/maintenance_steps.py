@@ -114,10 +114,19 @@ def drain_node(
 ) -> StepDone:
     started = time.monotonic()
     try:
-        evicted = drain(target, node, options, timeout, grace, log=logger())
+        drained = drain(target, node, options, timeout, grace, log=logger())
     except Exception as exc:
         raise _timed(node, "drain", started, exc) from exc
-    return StepDone(node, "drain", time.monotonic() - started, evicted=evicted)
+    detail = ""
+    if drained.not_waited:
+        detail = (
+            f"not waited for (deletion overdue by more than "
+            f"{options.skip_wait_for_delete_timeout}s; node unreachable?): "
+            + ", ".join(drained.not_waited)
+        )
+    return StepDone(
+        node, "drain", time.monotonic() - started, evicted=drained.evicted, detail=detail
+    )
 
 
 @task(task_run_name="maintain {node}", cache_policy=NO_CACHE)
