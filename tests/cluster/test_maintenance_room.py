@@ -19,13 +19,18 @@ def _lease() -> list[str]:
     return ["--lease-name", f"maint-{uuid.uuid4().hex[:8]}", "--lease-duration", "5s"]
 
 
+def _web(cluster: Any, group: Any, namespace: str) -> dict[str, str]:
+    """Two pods that may run only on the group's nodes; returns their UIDs by name."""
+    workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
+    workloads.wait_pods_ready(cluster.api, namespace, 2)
+    return pod_uids(cluster, namespace)
+
+
 def test_taking_every_node_a_workload_may_use_is_refused_and_touches_nothing(
     cluster: Any, node_group: Any, namespace: str
 ) -> None:
     group = node_group(2)
-    workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
-    workloads.wait_pods_ready(cluster.api, namespace, 2)
-    uids_before = pod_uids(cluster, namespace)
+    uids_before = _web(cluster, group, namespace)
 
     done = cli(
         cluster, "--selector", group.selector, "--max-unavailable", "2", "--output", "json",
@@ -46,8 +51,7 @@ def test_one_node_at_a_time_has_room_and_rolls(
     cluster: Any, node_group: Any, namespace: str
 ) -> None:
     group = node_group(2)
-    workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
-    workloads.wait_pods_ready(cluster.api, namespace, 2)
+    _web(cluster, group, namespace)
 
     done = cli(cluster, "--selector", group.selector, "--max-unavailable", "1", *_lease())
 
@@ -59,9 +63,7 @@ def test_evict_without_room_drains_anyway_and_the_pods_come_back_after(
     cluster: Any, node_group: Any, namespace: str
 ) -> None:
     group = node_group(1)
-    workloads.create_deployment(cluster.api, namespace, "web", 2, group.node_selector)
-    workloads.wait_pods_ready(cluster.api, namespace, 2)
-    uids_before = pod_uids(cluster, namespace)
+    uids_before = _web(cluster, group, namespace)
 
     done = cli(
         cluster, "--selector", group.selector, "--evict-without-room", "--output", "json",
