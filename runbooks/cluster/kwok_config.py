@@ -18,13 +18,34 @@ STAGE_FILES = (
 )
 
 # A pod carrying this annotation (a Go duration: "5s", "1m30s") is deleted by KWOK that long after
-# it starts terminating, like a container that exits some seconds after SIGTERM; other pods go at
-# once. The delay does not depend on the grace period (KWOK's own pod-delete.stage.kwok.x-k8s.io/
-# delay stage adds a random jitter up to the deletionTimestamp, so kubectl's --grace-period=300
-# would stretch it to minutes). A value that is not a duration deletes at once.
+# it starts terminating, like a container that exits some seconds after SIGTERM, but no later than
+# its grace period, when a kubelet would SIGKILL it; other pods go at once. A longer grace period
+# does not stretch the delay (KWOK's own pod-delete.stage.kwok.x-k8s.io/delay stage adds a random
+# jitter up to the deletionTimestamp, so kubectl's --grace-period=300 would stretch it to minutes).
+# A value that is not a duration deletes at once.
 TERMINATE_AFTER_ANNOTATION = "kube-runbooks.local/terminate-after"
 
 _ANNOTATION_QUERY = f'.metadata.annotations["{TERMINATE_AFTER_ANNOTATION}"]'
+
+# The delay, in CEL (KWOK binds the pod to `self`; Now() is the wall clock). Not jq: it has no
+# parser for Go durations ("1m30s"), so it cannot compare the annotation with the grace period.
+# The pod goes at the earlier of
+#   - the annotation's delay after KWOK sees the deletion (the clock used before the cap), and
+#   - min(annotation, grace period) after the deletion as the API recorded it, when a kubelet
+#     would have SIGKILLed it. The deletion is deletionTimestamp - deletionGracePeriodSeconds,
+#     but the API keeps timestamps at whole seconds, rounded down, so + 1 s rounds it up instead:
+#     the pod never goes before min(annotation, grace) has passed, and at most 1 s after.
+# The second bound is pinned to the pod's own fields, so it holds when KWOK evaluates the stage
+# again later (on any update of the terminating pod, or a KWOK restart), which restarts the first.
+# A pod annotated "120s" and evicted with a 3 s grace period goes 3-4 s after its eviction; one
+# annotated "5s" and evicted with 300 s, 5 s after. A second delete that shortens the grace period
+# moves deletionTimestamp, so both clocks count from that delete. An annotation that is not a
+# duration fails the evaluation: KWOK logs "Failed to get delay" and deletes the pod at once.
+_ANNOTATION = f'duration(self.metadata.annotations["{TERMINATE_AFTER_ANNOTATION}"])'
+_GRACE = 'duration(string(self.metadata.deletionGracePeriodSeconds) + "s")'
+_CAPPED = f"({_ANNOTATION} < {_GRACE} ? {_ANNOTATION} : {_GRACE})"
+_KILL_IN = f'(self.metadata.deletionTimestamp - {_GRACE} + duration("1s") + {_CAPPED} - Now())'
+DELAY_CEL = f"{_ANNOTATION} < {_KILL_IN} ? {_ANNOTATION} : {_KILL_IN}"
 
 # KWOK picks among all matching stages at random by weight, so the two selectors exclude each
 # other on the annotation: a pod matches exactly one of them. The first is KWOK's
@@ -63,7 +84,9 @@ spec:
       operator: 'Exists'
   delay:
     durationFrom:
-      expressionFrom: '{_ANNOTATION_QUERY}'
+      cel:
+        expression: >-
+          {DELAY_CEL}
   next:
     delete: true
 """

@@ -1,5 +1,6 @@
-"""KWOK deletes a terminating pod at once, or after the delay its annotation asks for: exactly one
-pod-delete stage matches any pod (KWOK would pick among several at random)."""
+"""KWOK deletes a terminating pod at once, or after the delay its annotation asks for, capped at its
+grace period: exactly one pod-delete stage matches any pod (KWOK would pick among several at
+random). Whether KWOK evaluates the CEL as intended: tests/cluster/test_slow_termination.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from runbooks.cluster.kwok_config import (
+    DELAY_CEL,
     STAGE_FILES,
     TERMINATE_AFTER_ANNOTATION,
     write_kwok_config,
@@ -59,14 +61,37 @@ def test_two_pod_delete_stages_split_on_the_annotation(tmp_path: Path):
     }
 
 
-def test_immediate_stage_has_no_delay_and_delayed_one_only_the_annotations(tmp_path: Path):
+def test_immediate_stage_has_no_delay_and_delayed_one_only_the_cel_expression(tmp_path: Path):
     stages = _pod_delete_stages(tmp_path)
 
     assert "delay" not in stages["pod-delete"]["spec"]
-    # no fixed part, and no jitter up to the deletionTimestamp: the grace period does not count
+    # no fixed part, and no jitter up to the deletionTimestamp: a long grace period does not count
     assert stages["pod-delete-after-delay"]["spec"]["delay"] == {
-        "durationFrom": {"expressionFrom": ANNOTATION_KEY}
+        "durationFrom": {"cel": {"expression": DELAY_CEL}}
     }
+
+
+def test_delay_is_the_annotation_capped_at_the_grace_period_from_the_deletion():
+    annotation = f'duration(self.metadata.annotations["{TERMINATE_AFTER_ANNOTATION}"])'
+    grace = 'duration(string(self.metadata.deletionGracePeriodSeconds) + "s")'
+
+    # min(annotation, grace), counted from the deletion (deletionTimestamp - grace, rounded up
+    # to the second) ...
+    kill_in = (
+        f'(self.metadata.deletionTimestamp - {grace} + duration("1s")'
+        f" + ({annotation} < {grace} ? {annotation} : {grace}) - Now())"
+    )
+    # ... unless the annotation's delay from now ends first
+    assert f"{annotation} < {kill_in} ? {annotation} : {kill_in}" == DELAY_CEL
+
+
+def test_delay_expression_is_one_balanced_line_in_a_folded_scalar(tmp_path: Path):
+    _stages(tmp_path)
+    text = (tmp_path / "kwok.yaml").read_text()
+
+    assert "\n" not in DELAY_CEL and "'" not in DELAY_CEL
+    assert DELAY_CEL.count("(") == DELAY_CEL.count(")")
+    assert f"        expression: >-\n          {DELAY_CEL}\n" in text
 
 
 def test_stage_names_are_unique(tmp_path: Path):
