@@ -5,7 +5,9 @@
 
 KWOK deletes an evicted pod at once; with --termination-seconds N every Deployment pod stays
 terminating N s after its eviction instead (the kube-runbooks.local/terminate-after annotation,
-runbooks/cluster/kwok_config.py), the same for both tools whatever grace period they ask for.
+runbooks/cluster/kwok_config.py). KWOK caps that delay at the grace period the eviction asks
+for, as a kubelet would; below both tools' grace periods (kubectl's 300 s, the pods' own 30 s
+for the runbook) it is the same for both.
 
 Per run it records wall time, the API requests the tool itself sent (kubectl: its -v=6 request
 log; runbook: a counter on the Kubernetes client's REST layer), the apiserver's own request

@@ -77,7 +77,8 @@ def create_deployment(
 ) -> None:
     """A Deployment, and a PodDisruptionBudget when ``min_available`` or ``max_unavailable``.
 
-    With ``terminate_after_seconds`` its pods stay terminating that long once evicted or deleted.
+    With ``terminate_after_seconds`` its pods stay terminating that long once evicted or deleted,
+    or until their grace period ends if that comes first.
     """
     labels = {"app": name}
     annotations = terminate_after(terminate_after_seconds) if terminate_after_seconds else None
