@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         default_factory=_default_cache_dir,
         description="Build caches (cluster binaries), keyed by version.",
     )
+    node_name: str | None = Field(
+        default=None,
+        description="The node this process runs on (in a pod: the downward API's spec.nodeName). "
+        "Maintenance skips it: draining it would evict the run itself.",
+    )
     audit_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the audit store; default a SQLite file in the state dir.",

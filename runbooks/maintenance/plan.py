@@ -166,9 +166,11 @@ def build_plan(
     budgets: list[BudgetInfo],
     run_id: str,
     cluster_nodes: list[NodeInfo] | None = None,
+    own_node: str | None = None,
 ) -> MaintenancePlan:
     """``nodes`` in maintenance order; ``pods`` by node name; ``cluster_nodes`` every node of
-    the cluster, to check evicted pods have somewhere to go (None: not checked)."""
+    the cluster, to check evicted pods have somewhere to go (None: not checked); ``own_node``
+    the node this run executes on, which it must not drain."""
     options: DrainOptions = params.drain_options
     limit = resolve_max_unavailable(params.max_unavailable, len(nodes))
     plans: list[NodePlan] = []
@@ -177,6 +179,11 @@ def build_plan(
         skip = None
         if owner == Cordon.SOMEONE_ELSE:
             skip = "cordoned by someone else (not by kube-runbooks); left as it is"
+        elif node.name == own_node:
+            skip = (
+                "this run executes on it (RUNBOOK_NODE_NAME): draining it would evict the run; "
+                "maintain it from a runner on another node"
+            )
         drain = None
         if skip is None:
             drain = plan_drain(node.name, pods.get(node.name, []), options, daemonsets, budgets)

@@ -19,6 +19,7 @@ from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.ownership import Cordon
 from runbooks.maintenance.params import InvalidRequest, MaintenanceAction, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan, build_plan
+from runbooks.settings import get_settings
 from tasks import blockers as blocker_checks
 from tasks.kube import nodes, pods
 from tasks.kube.client import KubeConfigError
@@ -80,6 +81,7 @@ def plan_maintenance(params: MaintenanceParams, run_id: str) -> MaintenancePlan:
         pods.budgets(target),
         run_id,
         cluster_nodes=everything,
+        own_node=get_settings().node_name,
     )
 
 
