@@ -67,10 +67,12 @@ def plan_maintenance(params: MaintenanceParams, run_id: str) -> MaintenancePlan:
     changes nothing."""
     target = params.target
     try:
-        names = nodes.find_nodes(target, params.nodes, params.selector)
+        everything = nodes.list_nodes(target)  # one LIST: names checked, states, room
+        names = nodes.find_nodes(
+            target, [n.name for n in everything], params.nodes, params.selector
+        )
     except (nodes.NodeSelectionError, KubeConfigError) as exc:
         raise InvalidRequest(str(exc)) from None
-    everything = nodes.list_nodes(target)
     infos = nodes.pick(everything, names)
     by_node = pods.pods_by_node(target, [n.name for n in infos])
     return build_plan(

@@ -49,13 +49,14 @@ def _known(names: list[str]) -> str:
     return ", ".join(shown) or "none"
 
 
-def find_nodes(target: KubeTarget, names: list[str], selector: str | None) -> list[str]:
+def find_nodes(
+    target: KubeTarget, existing: list[str], names: list[str], selector: str | None
+) -> list[str]:
     """The node names asked for (named ones in order, then selector matches); user errors say
-    what was asked and what exists."""
+    what was asked and what exists. ``existing``: every node's name, from the caller's LIST."""
     core = kube.core(target)
     selected: list[str] = []
     if names:
-        existing = [n.metadata.name for n in retrying(core.list_node, "list nodes").items]
         missing = [n for n in names if n not in existing]
         if missing:
             raise NodeSelectionError(
