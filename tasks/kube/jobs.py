@@ -1,53 +1,44 @@
-"""The `job` maintenance action: a Job pinned to the node from the project's template, watched
-until it completes or fails."""
+"""The `job` maintenance action: a Job pinned to the node (built by
+runbooks.maintenance.job_manifest), watched until it completes or fails."""
 
 from __future__ import annotations
 
-import re
 import time
+from typing import Any
 
-import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
+from runbooks.maintenance.job_manifest import (
+    NODE_ANNOTATION,
+    RUN_ANNOTATION,
+    foreign_job,
+    job_manifest,
+    job_name,
+)
 from tasks.kube import client as kube
 from tasks.kube.retry import INTERRUPT, TURN_SECONDS, retrying, watch_can_resume
+
+__all__ = ["JobFailed", "job_name", "render_job", "run_job"]
 
 
 class JobFailed(RuntimeError):
     pass
 
 
-def job_name(node: str, run_id: str) -> str:
-    """DNS-1123, at most 63 characters, unique per node and run."""
-    base = re.sub(r"[^a-z0-9-]", "-", node.lower())[:40].strip("-")
-    return f"maint-{base}-{re.sub(r'[^a-z0-9]', '', run_id.lower())[:8]}"
-
-
 def render_job(
     node: str, run_id: str, namespace: str, image: str, command: list[str], timeout: float
-) -> dict:
-    env = Environment(
-        loader=PackageLoader("runbooks", "templates"), undefined=StrictUndefined, autoescape=False
-    )
-    text = env.get_template("maintenance-job.yaml.j2").render(
-        name=job_name(node, run_id),
-        namespace=namespace,
-        node=node,
-        run_id=run_id,
-        image=image,
-        command=command,
-        timeout_seconds=max(1, int(timeout)),
-    )
-    return dict(yaml.safe_load(text))
+) -> dict[str, Any]:
+    """The Job for ``node`` in this run, as an object: image and command are kept verbatim."""
+    return job_manifest(node, run_id, namespace, image, command, timeout)
 
 
-def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
-    """Create the Job (an existing one of the same name, from a crashed attempt, is reused) and
-    wait for Complete; raise JobFailed on Failed or timeout. Returns a one-line summary."""
+def run_job(target: KubeTarget, manifest: dict[str, Any], timeout: float) -> str:
+    """Create the Job and wait for Complete; raise JobFailed on Failed or timeout. Returns a
+    one-line summary. A Job of the same name is adopted only when its metadata says it is this
+    run's Job for this node (a crashed attempt made it); any other fails the node."""
     batch = kube.batch(target)
     namespace = manifest["metadata"]["namespace"]
     name = manifest["metadata"]["name"]
@@ -56,6 +47,7 @@ def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
     except ApiException as exc:
         if exc.status != 409:
             raise
+        _adopt(batch, manifest)
     deadline = time.monotonic() + timeout
     while True:
         job = retrying(lambda: batch.read_namespaced_job(name, namespace), f"read job {name}")
@@ -83,6 +75,22 @@ def run_job(target: KubeTarget, manifest: dict, timeout: float) -> str:
                 raise
         finally:
             stream.stop()
+
+
+def _adopt(batch: Any, manifest: dict[str, Any]) -> None:
+    """Raise JobFailed unless the existing Job named like ``manifest`` is the same run's Job for
+    the same node: waiting on someone else's Job would report a node maintained that was not."""
+    meta = manifest["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    node, run_id = meta["annotations"][NODE_ANNOTATION], meta["annotations"][RUN_ANNOTATION]
+    found = retrying(lambda: batch.read_namespaced_job(name, namespace), f"read job {name}")
+    whose = foreign_job(found.metadata.labels, found.metadata.annotations, node, run_id)
+    if whose is not None:
+        raise JobFailed(
+            f"job {namespace}/{name} already exists and is not run {run_id}'s Job for node "
+            f"{node}: {whose}; the action was not run on {node}. Find out who made that Job "
+            f"(kubectl -n {namespace} describe job {name}), delete it if it is stale, and rerun"
+        )
 
 
 def _verdict(job: object) -> str | None:
