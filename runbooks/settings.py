@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runbooks.private_paths import private_dir
 
 
 def _default_state_dir() -> Path:
@@ -24,7 +27,9 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(
         default_factory=_default_state_dir,
-        description="The engine's own files: local clusters, audit database, locks.",
+        description="The engine's own files: local clusters, audit database, locks. "
+        "Created 0700 (and tightened to 0700 if this user owns it and it is not a shared "
+        "sticky directory such as /tmp).",
     )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
@@ -43,4 +48,11 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, read once; the state dir is made private here, before anything (the audit
+    store, a local cluster's keys, Prefect's home) is written into it."""
+    settings = Settings()
+    # Best effort: where it cannot be created (a read-only root in a pod), nothing is written
+    # there either, and whatever tries says why.
+    with contextlib.suppress(OSError):
+        private_dir(settings.state_dir)
+    return settings

@@ -36,6 +36,7 @@ from runbooks.audit import chain, schema
 from runbooks.audit.models import AuditRecord, NewRecord, RecordFilter, RunSummary, now_text
 from runbooks.audit.queries import where_clauses
 from runbooks.audit.redaction import clean_details, clean_text
+from runbooks.private_paths import private_files
 from runbooks.settings import get_settings
 
 _PG_SCHEMA_LOCK = 0x6B72_6175  # "krau": serialises table creation across processes
@@ -85,7 +86,7 @@ def _normalise(url: str) -> URL:
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        private_files(Path(url.database), Path(f"{url.database}.lock"))  # 0600, dir 0700
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
