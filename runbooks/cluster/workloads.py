@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from runbooks.cluster.kwok_config import TERMINATE_AFTER_ANNOTATION
 
-IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: KWOK runs no containers
+IMAGE = "pause:3.10"  # never pulled: KWOK runs no containers
 
 
 def _pod_spec(
