@@ -11,8 +11,10 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from runbooks.audit import (
@@ -22,16 +24,23 @@ from runbooks.audit import (
     NewRecord,
     RecordFilter,
     carried,
+    checkpoints,
     current_context,
     get_store,
     using_context,
 )
-from runbooks.audit.context import actor_from_run_tags
+from runbooks.audit.context import actor_from_run_tags, own_context
 from runbooks.audit.redaction import clean, clean_text
-from runbooks.audit.summary import artifact_key, run_summary_markdown
+from runbooks.audit.summary import (
+    artifact_key,
+    head_artifact_key,
+    run_head_markdown,
+    run_summary_markdown,
+)
 
 __all__ = [
     "AuditContext",
+    "anchor_run_end",
     "audit_context",
     "audited",
     "carried",
@@ -98,7 +107,113 @@ def audit_context(
     outer = current_context()
     actor = actor or (outer.actor if outer else None) or default_actor()
     context = AuditContext(runbook=runbook, actor=actor, flow_run_id=flow_run_id)
-    return using_context(context)
+    if own_context() is not None:
+        return using_context(context)
+    return _run_scope(context)
+
+
+@dataclass
+class _RunHead:
+    """The newest record a run wrote, as this process computed its hash."""
+
+    seq: int = 0
+    hash: str = ""
+    users: int = 0
+
+
+_run_heads: dict[str | None, _RunHead] = {}
+_run_heads_lock = threading.Lock()
+
+
+def _note_head(stored: AuditRecord) -> None:
+    with _run_heads_lock:
+        head = _run_heads.get(stored.flow_run_id)
+        if head is not None and stored.seq > head.seq:
+            head.seq, head.hash = stored.seq, stored.hash
+
+
+@contextmanager
+def _run_scope(context: AuditContext) -> Iterator[AuditContext]:
+    """A run's outermost audit context: when it closes, the run's last record (seq and hash)
+    is kept outside the database: logged, on the Prefect run (artifact and event), and as a
+    signed checkpoint when a key is configured. However the run ends."""
+    with _run_heads_lock:
+        head = _run_heads.setdefault(context.flow_run_id, _RunHead())
+        head.users += 1
+    try:
+        with using_context(context):
+            yield context
+    finally:
+        with _run_heads_lock:
+            head.users -= 1
+            if head.users == 0:
+                _run_heads.pop(context.flow_run_id, None)
+            seq, digest = head.seq, head.hash
+        if seq:
+            anchor_run_end(context, seq, digest)
+
+
+def anchor_run_end(context: AuditContext, seq: int, digest: str) -> str | None:
+    """Keep the run's final chain head outside the database; returns the checkpoint file
+    written, if any. Never raises: the run's own result is what the operator must see."""
+    run = context.flow_run_id or "(no run id)"
+    checkpoint: str | None = None
+    settings = checkpoints.anchor_settings()
+    if settings.key is not None:
+        try:
+            checkpoints.write(
+                get_store().location,
+                seq,
+                digest,
+                checkpoints.writer_name(f"run {run} of {context.runbook}"),
+                settings,
+            )
+            checkpoint = str(settings.path)
+        except Exception as exc:  # a lost checkpoint is logged; the records are stored
+            logger.error("could not write the audit checkpoint for run %s: %s", run, exc)
+    message = f"audit trail: run {run} ended at record {seq} (hash {digest})" + (
+        f"; signed checkpoint in {checkpoint}" if checkpoint else ""
+    )
+    _run_log(message)
+    if _in_prefect_run():
+        _publish_head(context, seq, digest, checkpoint)
+    return checkpoint
+
+
+def _run_log(message: str) -> None:
+    """To the Prefect run's log inside a run (kept with the run), else this module's logger."""
+    try:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().info("%s", message)
+    except Exception:  # outside a run (MissingContextError) or Prefect unavailable
+        logger.info("%s", message)
+
+
+def _publish_head(context: AuditContext, seq: int, digest: str, checkpoint: str | None) -> None:
+    """The run's final head as a Prefect event and artifact: copies outside the audit
+    database that an auditor can compare with ``verify --anchor``."""
+    try:
+        from prefect.artifacts import create_markdown_artifact
+        from prefect.events import emit_event
+
+        emit_event(
+            event="kube-runbooks.audit.head",
+            resource={
+                "prefect.resource.id": "kube-runbooks.audit-trail",
+                "prefect.resource.name": "audit trail",
+            },
+            payload={"seq": seq, "hash": digest, "store": get_store().location},
+        )
+        create_markdown_artifact(
+            markdown=run_head_markdown(
+                context.runbook, context.flow_run_id, seq, digest, checkpoint
+            ),
+            key=head_artifact_key(context.runbook),
+            description=f"Audit chain head after run {context.flow_run_id}: record {seq}",
+        )
+    except Exception as exc:  # views of the head; the checkpoint and the log line remain
+        logger.warning("could not publish the audit chain head on the Prefect run: %s", exc)
 
 
 def _resolve(actor: str | None) -> AuditContext:
@@ -150,6 +265,7 @@ def record(
         details=details or {},
     )
     stored = get_store().append(new)
+    _note_head(stored)
     if emit_event and phase != "intent" and stored.flow_run_id and _in_prefect_run():
         _emit_for(stored)
     return stored.seq

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GENESIS = "0" * 64
@@ -78,6 +78,8 @@ class Anchor:
 
     seq: int
     hash_prefix: str
+    # Where the anchor came from, for the message: ``--anchor``, or a checkpoint's file and line.
+    source: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Anchor:
@@ -99,19 +101,30 @@ class Anchor:
     def __str__(self) -> str:
         return f"{self.seq}:{self.hash_prefix}"
 
+    def named(self) -> str:
+        """The anchor and where it was kept, for messages."""
+        short = f"{self.seq}:{self.hash_prefix[:16]}"
+        return f"{self.source} ({short})" if self.source else f"the anchor {short}"
+
 
 def walk(
     rows: Iterable[dict[str, Any]],
     head_seq: int | None = None,
     head_hash: str | None = None,
     anchor: Anchor | None = None,
+    anchors: Iterable[Anchor] = (),
 ) -> Verdict:
     """Check rows in sequence order; stop at the first that does not fit.
 
     ``head_seq``/``head_hash`` is what the store says the last record is; a row beyond it
-    (inserted) or a head beyond the last row (tail deleted) is a break too. ``anchor`` is a
-    hash kept elsewhere that the record it names must still have.
+    (inserted) or a head beyond the last row (tail deleted) is a break too. ``anchor`` and
+    ``anchors`` are hashes kept outside the database (``--anchor``, signed checkpoints): the
+    records they name must still exist and still have them, so a chain cut short below the
+    newest anchor (records deleted, head rewound to match) is a break.
     """
+    kept: dict[int, list[Anchor]] = {}
+    for one in [*([anchor] if anchor else []), *anchors]:
+        kept.setdefault(one.seq, []).append(one)
     expected_seq = 1
     prev = GENESIS
     checked = 0
@@ -140,12 +153,9 @@ def walk(
                 seq - 1,
                 prev,
             )
-        if (
-            anchor is not None
-            and seq == anchor.seq
-            and not row["hash"].startswith(anchor.hash_prefix)
-        ):
-            reason = f"differs from the anchor {anchor} kept outside the store: chain rewritten"
+        differs = [a for a in kept.get(seq, ()) if not row["hash"].startswith(a.hash_prefix)]
+        if differs:
+            reason = f"differs from {differs[0].named()} kept outside the store: chain rewritten"
             return Verdict(checked, Break(seq, reason), seq - 1, prev)
         if head_seq is not None and seq > head_seq:
             return Verdict(
@@ -158,8 +168,14 @@ def walk(
         prev = row["hash"]
         expected_seq = seq + 1
     last = expected_seq - 1
-    if anchor is not None and anchor.seq > last:
-        reason = f"missing: the anchor {anchor} says it existed, the chain ends at {last}"
+    every = [a for a in (anchor, *anchors) if a is not None]
+    beyond = max(every, key=lambda a: a.seq, default=None)
+    if beyond is not None and beyond.seq > last:
+        gone = f"records {last + 1}-{beyond.seq} are" if beyond.seq > last + 1 else "it is"
+        reason = (
+            f"missing (deleted): {gone} gone, the chain ends at record {last} but "
+            f"{beyond.named()} says record {beyond.seq} existed"
+        )
         return Verdict(checked, Break(last + 1, reason), last, prev)
     if head_seq is not None and head_seq > last:
         return Verdict(

@@ -42,6 +42,12 @@ def carried(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def own_context() -> AuditContext | None:
+    """The context this code set or was carried into, without the one-open-context guess:
+    tells a run's outermost ``audit_context`` from a nested one."""
+    return _current.get()
+
+
 def current_context() -> AuditContext | None:
     context = _current.get()
     if context is not None:

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -229,8 +229,13 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise self._fail("read records", exc) from None
 
-    def verify(self, anchor: chain.Anchor | None = None) -> chain.Verdict:
-        """Walk the whole chain in one snapshot; the verdict names the first broken record."""
+    def verify(
+        self, anchor: chain.Anchor | None = None, anchors: Sequence[chain.Anchor] = ()
+    ) -> chain.Verdict:
+        """Walk the whole chain in one snapshot; the verdict names the first broken record.
+
+        ``anchor``/``anchors``: hashes kept outside the database (signed checkpoints), which
+        catch what the database alone cannot: the newest records deleted and the head rewound."""
         self.ensure_schema()
         try:
             with self.engine.connect() as conn:
@@ -247,8 +252,8 @@ class AuditStore:
                     )
                     rows = (dict(r._mapping) for r in result)
                     if head is None:
-                        return chain.walk(rows, anchor=anchor)
-                    return chain.walk(rows, head.seq, head.hash, anchor=anchor)
+                        return chain.walk(rows, anchor=anchor, anchors=anchors)
+                    return chain.walk(rows, head.seq, head.hash, anchor=anchor, anchors=anchors)
         except SQLAlchemyError as exc:
             raise self._fail("read the chain", exc) from None
 

@@ -19,6 +19,39 @@ def artifact_key(runbook: str) -> str:
     return f"audit-{slug}"[:100]
 
 
+def head_artifact_key(runbook: str) -> str:
+    """The key of the artifact that keeps a run's final chain head beside the run."""
+    return f"audit-head-{artifact_key(runbook).removeprefix('audit-')}"[:100]
+
+
+def run_head_markdown(
+    runbook: str, flow_run_id: str | None, seq: int, digest: str, checkpoint: str | None
+) -> str:
+    """The chain's head as this run left it: a copy outside the audit database, so deleting
+    the run's records later (and rewinding the head) shows against it."""
+    run = f"`{flow_run_id}`" if flow_run_id else "(no flow run id)"
+    kept = (
+        f"A signed checkpoint of it was appended to `{checkpoint}`."
+        if checkpoint
+        else "No signed checkpoint was written (RUNBOOK_AUDIT_ANCHOR_KEY is not set)."
+    )
+    return "\n".join(
+        [
+            f"# Audit chain head: {runbook}",
+            "",
+            f"Run {run} wrote its last audit record as **record {seq}**, hash `{digest}`.",
+            "",
+            kept,
+            "",
+            "Check later that the trail still holds it (records deleted, head rewound):",
+            "",
+            "```",
+            f"runbook audit verify --anchor {seq}:{digest}",
+            "```",
+        ]
+    )
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -42,6 +75,12 @@ def run_summary_markdown(
             "",
         ]
     if records:
+        last = records[-1]
+        lines += [
+            f"Last record of this run: **{last.seq}**, hash `{last.hash}` "
+            f"(check it later with `runbook audit verify --anchor {last.seq}:{last.hash}`).",
+            "",
+        ]
         lines += [
             "| # | time (UTC) | actor | action | target | phase | outcome |",
             "|---|---|---|---|---|---|---|",

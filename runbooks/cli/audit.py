@@ -1,4 +1,4 @@
-"""``runbook audit``: show, verify and export the audit trail; and ``runbook history``.
+"""``runbook audit``: show, verify, anchor and export the audit trail; and ``runbook history``.
 
 Tables for people, ``--output json`` for machines. Bad input exits 2 with one line; an
 unreachable store exits 1; a broken chain exits 1 and names the first broken record.
@@ -11,12 +11,22 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from runbooks.audit import AuditRecord, AuditStoreError, RecordFilter, get_store
+from runbooks.audit import (
+    AuditRecord,
+    AuditStore,
+    AuditStoreError,
+    RecordFilter,
+    Verdict,
+    checkpoints,
+    get_store,
+)
 from runbooks.audit.chain import HASHED_FIELDS, Anchor
+from runbooks.audit.checkpoints import AnchorConfigError, CheckpointReading
 from runbooks.cli.errors import (
     EXIT_FAILED,
     OneLineUsageErrors,
@@ -206,6 +216,57 @@ def show(
     typer.echo(records_table(records, open_intents))
 
 
+AnchorsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--anchors",
+        help="Checkpoint file to check against (default RUNBOOK_AUDIT_ANCHOR_FILE, else "
+        "audit-anchors.jsonl in the state dir), e.g. a copy fetched from another host.",
+    ),
+]
+PublicKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        help="ed25519 public key (PEM) that checks the checkpoints "
+        "(default RUNBOOK_AUDIT_ANCHOR_PUBLIC_KEY, else the signing key's).",
+    ),
+]
+
+
+def _checked(
+    anchor: str | None, anchors_file: Path | None, public_key: Path | None
+) -> tuple[AuditStore, Verdict, CheckpointReading]:
+    """The chain walked against ``--anchor`` and every signed checkpoint of this store."""
+    try:
+        kept = Anchor.parse(anchor) if anchor else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    store = get_store()
+    try:
+        reading = checkpoints.read_configured(
+            store.location, checkpoints.anchor_settings(), anchors_file, public_key
+        )
+    except AnchorConfigError as exc:
+        raise UserError(str(exc)) from None
+    return store, store.verify(kept, reading.anchors), reading
+
+
+def _checkpoints_line(reading: CheckpointReading) -> str:
+    newest = reading.newest
+    if newest is None:
+        where = reading.path if reading.exists else f"{reading.path} (none yet)"
+        return (
+            f"no signed checkpoints for this store in {where}: deleting the newest records "
+            "(and rewinding the head) cannot be detected; see docs/audit.md, Checkpoints"
+        )
+    others = f"; {reading.other_stores} for other stores skipped" if reading.other_stores else ""
+    return (
+        f"checked against {len(reading.anchors)} signed checkpoint(s) in {reading.path}, "
+        f"newest at record {newest.seq}{others}"
+    )
+
+
 @app.command()
 def verify(
     anchor: Annotated[
@@ -216,43 +277,124 @@ def verify(
             "catches a chain rebuilt by someone with database access.",
         ),
     ] = None,
+    anchors_file: AnchorsFile = None,
+    public_key: PublicKey = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
-    """Check the whole hash chain; exit 1 and name the first broken record if tampered with."""
+    """Check the whole hash chain, and that it still holds every signed checkpoint; exit 1 and
+    name the first broken record (or checkpoint line) if tampered with."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
-        try:
-            kept = Anchor.parse(anchor) if anchor else None
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        store = get_store()
-        verdict = store.verify(kept)
+        store, verdict, reading = _checked(anchor, anchors_file, public_key)
+    ok = verdict.ok and not reading.problems
     if output == "json":
         typer.echo(
             json.dumps(
                 {
-                    "ok": verdict.ok,
+                    "ok": ok,
                     "store": store.location,
                     "checked": verdict.checked,
                     "first_broken_seq": verdict.first_break.seq if verdict.first_break else None,
                     "reason": verdict.first_break.reason if verdict.first_break else None,
-                    "anchor": f"{verdict.head_seq}:{verdict.head_hash}" if verdict.ok else None,
+                    "anchor": f"{verdict.head_seq}:{verdict.head_hash}" if ok else None,
+                    "checkpoint_file": str(reading.path),
+                    "checkpoints": len(reading.anchors),
+                    "newest_checkpoint_seq": reading.newest.seq if reading.newest else None,
+                    "checkpoint_problems": reading.problems,
                 }
             )
         )
-    elif verdict.first_break is None:
-        typer.echo(
-            f"audit trail intact: {verdict.checked} records ({store.location}); "
-            f"anchor to keep: {verdict.head_seq}:{verdict.head_hash[:16]}"
-        )
     else:
-        typer.echo(
-            f"audit trail BROKEN at {verdict.first_break} "
-            f"({verdict.checked} records before it are intact; store {store.location})",
-            err=True,
-        )
-    if not verdict.ok:
+        for problem in reading.problems:
+            typer.echo(f"audit checkpoints BROKEN: {problem}", err=True)
+        if verdict.first_break is not None:
+            typer.echo(
+                f"audit trail BROKEN at {verdict.first_break} "
+                f"({verdict.checked} records before it are intact; store {store.location})",
+                err=True,
+            )
+        elif reading.problems:
+            typer.echo(
+                f"audit trail: {verdict.checked} records chain correctly, but the checkpoint "
+                "file does not check out (above): treat the trail as tampered with",
+                err=True,
+            )
+        else:
+            typer.echo(
+                f"audit trail intact: {verdict.checked} records ({store.location}); "
+                f"anchor to keep: {verdict.head_seq}:{verdict.head_hash[:16]}"
+            )
+            typer.echo(_checkpoints_line(reading), err=True)
+    if not ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def anchor(
+    anchors_file: AnchorsFile = None,
+    public_key: PublicKey = None,
+) -> None:
+    """Verify the chain, then append a signed checkpoint of its head to the checkpoint file
+    (RUNBOOK_AUDIT_ANCHOR_KEY signs). Schedule it to cover records written outside runs."""
+    with reported_errors(AuditStoreError):
+        settings = checkpoints.anchor_settings()
+        if settings.key is None:
+            raise UserError(
+                "no signing key: set RUNBOOK_AUDIT_ANCHOR_KEY to an ed25519 private key file "
+                "(create one with `runbook audit keygen PATH`)"
+            )
+        if anchors_file is not None:
+            settings = settings.model_copy(update={"file": anchors_file})
+        store, verdict, reading = _checked(None, anchors_file, public_key)
+        problems = [str(verdict.first_break)] if verdict.first_break else []
+        problems += reading.problems
+        if problems:
+            typer.echo(
+                f"not anchoring a trail that does not verify: {problems[0]} "
+                "(run `runbook audit verify`)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_FAILED)
+        if verdict.head_seq == 0:
+            typer.echo(f"nothing to anchor: the store {store.location} has no records", err=True)
+            return
+        try:
+            written = checkpoints.write(
+                store.location,
+                verdict.head_seq,
+                verdict.head_hash,
+                checkpoints.writer_name("runbook audit anchor"),
+                settings,
+            )
+        except AnchorConfigError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise AuditStoreError(
+                f"cannot append to the checkpoint file {settings.path}: {exc.strerror}"
+            ) from None
+    typer.echo(
+        f"checkpoint written: record {written.seq}, hash {written.hash[:16]} "
+        f"(key {written.key_id}) to {settings.path}"
+    )
+
+
+@app.command()
+def keygen(
+    path: Annotated[Path, typer.Argument(help="Where to write the private key (0600).")],
+) -> None:
+    """Create an ed25519 key pair for signing checkpoints: PATH (private) and PATH.pub."""
+    with reported_errors(AuditStoreError):
+        try:
+            pub = checkpoints.generate_key(path)
+        except AnchorConfigError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"cannot write a key to {path}: {exc.strerror}") from None
+    typer.echo(
+        f"private key: {path} (keep it off the database host; the worker signs with it)\n"
+        f"public key:  {pub} (give it to whoever verifies)\n"
+        f"export RUNBOOK_AUDIT_ANCHOR_KEY={path}"
+    )
 
 
 _CSV_FIELDS = [*HASHED_FIELDS, "hash"]
