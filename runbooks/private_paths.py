@@ -37,14 +37,23 @@ def private_dir(path: Path) -> Path:
 def private_files(*paths: Path) -> None:
     """Create each file empty with mode 0600 if missing (SQLite takes an empty file as a new
     database, and its -wal/-shm/-journal files copy the database's mode); tighten existing
-    ones. A missing parent directory is created 0700; an existing one is left as it is."""
+    ones. A missing parent directory is created 0700; an existing one is left as it is.
+
+    Best effort: where a file cannot be made (no such directory and no right to create it, a
+    read-only disk), whoever opens it next fails for the same reason and says so; nothing is
+    created with a looser mode here."""
     for path in map(Path, paths):
-        if not path.parent.exists():
-            private_dir(path.parent)
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-        _tighten(path, FILE_MODE)
-        for suffix in ("-wal", "-shm", "-journal"):
-            sibling = path.with_name(path.name + suffix)
-            with contextlib.suppress(FileNotFoundError):
-                _tighten(sibling, FILE_MODE)
+        with contextlib.suppress(OSError):
+            _make_private_file(path)
+
+
+def _make_private_file(path: Path) -> None:
+    if not path.parent.exists():
+        private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    _tighten(path, FILE_MODE)
+    for suffix in ("-wal", "-shm", "-journal"):
+        sibling = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            _tighten(sibling, FILE_MODE)

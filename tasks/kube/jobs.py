@@ -54,7 +54,7 @@ def run_job(target: KubeTarget, manifest: dict[str, Any], timeout: float) -> str
         verdict = _verdict(job)
         if verdict is not None:
             return verdict
-        if INTERRUPT.is_set():  # the Job runs on; a rerun finds it by name and waits again
+        if INTERRUPT.is_set():  # the Job runs on; a retry of this run adopts it
             raise JobFailed(f"waiting for job {namespace}/{name} interrupted by the operator")
         left = deadline - time.monotonic()
         if left <= 0:

@@ -94,3 +94,16 @@ def test_a_shared_sticky_directory_is_never_narrowed(tmp_path: Path, monkeypatch
         assert mode(shared) == 0o1777
     finally:
         get_settings.cache_clear()
+
+
+def test_a_database_path_that_cannot_be_created_gives_the_stores_own_error(
+    tmp_path: Path,
+) -> None:
+    """Making files private never turns a bad path into a traceback of its own."""
+    from runbooks.audit.store import AuditStoreError
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = AuditStore(f"sqlite:///{blocker / 'sub' / 'audit.db'}")
+    with pytest.raises(AuditStoreError, match="audit store"):
+        store.append(_record())
