@@ -107,8 +107,9 @@ def audit_context(
     outer = current_context()
     actor = actor or (outer.actor if outer else None) or default_actor()
     context = AuditContext(runbook=runbook, actor=actor, flow_run_id=flow_run_id)
-    if own_context() is not None:
-        return using_context(context)
+    own = own_context()
+    if own is not None and own.flow_run_id == flow_run_id:
+        return using_context(context)  # the same run, nested: its end is the outer one's
     return _run_scope(context)
 
 

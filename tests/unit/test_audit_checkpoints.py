@@ -219,6 +219,18 @@ def test_a_nested_context_does_not_checkpoint_before_its_run_ends(
     assert json.loads(line)["seq"] == 2
 
 
+def test_a_flow_run_inside_a_callers_context_checkpoints_when_it_ends(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    """A caller wraps a flow to name the actor; the flow's own run (another run id) ends first."""
+    with audit_context("rolling-node-maintenance", actor="erin"):
+        with audit_context("rolling-node-maintenance", flow_run_id="run-inner"):
+            record("node.cordon", "worker-1")
+        (line,) = anchor_file(tmp_path).read_text().splitlines()
+        assert json.loads(line)["by"].startswith("run run-inner of")
+    assert len(anchor_file(tmp_path).read_text().splitlines()) == 1  # the outer wrote nothing
+
+
 def test_anchor_refuses_to_sign_a_trail_that_does_not_verify(
     store: AuditStore, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 from prefect import flow, task
 
 from runbooks.audit import AuditStore, RecordFilter, get_store
+from runbooks.audit.checkpoints import generate_key
 from tasks.audit import audit_context, audited, publish_run_summary
 
 pytestmark = pytest.mark.slow
@@ -163,3 +164,49 @@ def test_a_run_tagged_with_its_actor_is_attributed_to_them(
         run_id = tagged_run()
     (rec,) = store.records(RecordFilter(flow_run_id=run_id))
     assert (rec.actor, rec.runbook) == ("slack:U0REQ", "audit-demo-tagged")
+
+
+def test_a_run_keeps_its_final_chain_head_in_an_artifact_an_event_and_a_checkpoint(
+    prefect_server: str, store: AuditStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies of the run's last record (seq and hash) outside the audit database: what
+    `verify --anchor` and the signed checkpoint file check a truncated trail against."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    key = tmp_path / "anchor.pem"
+    generate_key(key)
+    monkeypatch.setenv("RUNBOOK_AUDIT_ANCHOR_KEY", str(key))
+    monkeypatch.setenv("RUNBOOK_AUDIT_ANCHOR_FILE", str(tmp_path / "anchors.jsonl"))
+    run_id = demo_maintenance("worker-6")
+    last = store.records(RecordFilter(flow_run_id=run_id))[-1]
+
+    (line,) = (tmp_path / "anchors.jsonl").read_text().splitlines()
+    checkpoint = json.loads(line)
+    assert (checkpoint["seq"], checkpoint["hash"]) == (last.seq, last.hash)
+    assert checkpoint["by"].startswith(f"run {run_id} of audit-demo-maintenance")
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+        heads = [
+            a
+            for a in artifacts
+            if a.key == "audit-head-audit-demo-maintenance" and str(a.flow_run_id) == run_id
+        ]
+        assert heads and f"verify --anchor {last.seq}:{last.hash}" in str(heads[0].data)
+        summary = [
+            a
+            for a in artifacts
+            if a.key == "audit-audit-demo-maintenance" and str(a.flow_run_id) == run_id
+        ]
+        assert summary and f"Last record of this run: **{last.seq}**" in str(summary[0].data)
+
+        def head_events() -> list[Any]:
+            page = client.read_events(
+                filter=EventFilter(event=EventNameFilter(name=["kube-runbooks.audit.head"])),
+                limit=50,
+            )
+            return [e for e in page.events if e.payload.get("hash") == last.hash]
+
+        events = _wait_for(head_events)
+    assert events and events[0].payload["seq"] == last.seq
