@@ -39,14 +39,22 @@ def signing_key(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'audit.db'}"
+    server: Any = request.getfixturevalue("postgres_server")
+    return str(server.create_database("audit"))
+
+
 @pytest.fixture
 def store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signing_key: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signing_key: Path, audit_url: str
 ) -> Iterator[AuditStore]:
     from runbooks.settings import get_settings
 
     monkeypatch.setenv("RUNBOOK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("RUNBOOK_AUDIT_URL", f"sqlite:///{tmp_path / 'state' / 'audit.db'}")
+    monkeypatch.setenv("RUNBOOK_AUDIT_URL", audit_url)
     monkeypatch.setenv("RUNBOOK_AUDIT_ANCHOR_KEY", str(signing_key))
     monkeypatch.delenv("RUNBOOK_AUDIT_ANCHOR_FILE", raising=False)
     monkeypatch.delenv("RUNBOOK_AUDIT_ANCHOR_PUBLIC_KEY", raising=False)
