@@ -566,7 +566,7 @@ def maintain_batch(
             else:
                 ledger.note(node, f"uncordon after the failed drain failed too: {out}")
     for node in failed if params.on_drain_failure == "leave-cordoned" else []:
-        ledger.note(node, f"left cordoned for a person; `kubectl uncordon {node}` when done")
+        ledger.note(node, f"left cordoned for a person; `runbook release {node}` when done")
 
     action = params.action
     boot_ids = {n: infos[n].boot_id if action.reboots and n in infos else None for n in drained}
@@ -600,7 +600,7 @@ def maintain_batch(
             ledger.note(
                 node,
                 "left cordoned (maintenance not confirmed healthy); fix the node, "
-                f"then rerun or `kubectl uncordon {node}`",
+                f"then rerun or `runbook release {node}` (not `kubectl uncordon`)",
             )
     seen = {n: r.node_info for n, r in ready_results.items() if isinstance(r, StepDone)}
     record_step(

@@ -16,6 +16,7 @@ from runbooks.cli.errors import OneLineUsageErrors
 # name -> (module, attribute, help); a Typer attribute is a command group, a function a command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintain": ("runbooks.cli.maintain", "maintain", "Roll maintenance across nodes."),
+    "release": ("runbooks.cli.release", "release", "Uncordon nodes this engine cordoned."),
     "cluster": ("runbooks.cli.cluster", "app", "Run a local Kubernetes control plane."),
     "audit": ("runbooks.cli.audit", "app", "Show, verify and export the audit trail."),
     "history": ("runbooks.cli.history", "history", "Runbook runs, newest first."),

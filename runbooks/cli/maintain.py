@@ -189,7 +189,7 @@ def maintain(
     except KeyboardInterrupt:
         raise _fail(
             "interrupted; the lease was released, nodes this run cordoned keep its annotation "
-            "and a rerun finishes them",
+            "and a rerun finishes them (or `runbook release NODE...` gives them back)",
             EXIT_FAILED,
         ) from None
     from tasks.kube.client import KubeConfigError

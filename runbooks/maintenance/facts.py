@@ -113,6 +113,9 @@ class NodeInfo(BaseModel):
     ready: bool = True
     boot_id: str = ""
     cordoned_by: str | None = None  # run id from our annotation, if we cordoned it
+    # field managers that set spec.unschedulable (metadata.managedFields): proves whose cordon
+    # it is, since `kubectl uncordon` leaves our annotation behind (see ownership.py)
+    unschedulable_set_by: list[str] = Field(default_factory=list)
     resource_version: str = ""  # lets a write that follows this read skip a second GET
     labels: dict[str, str] = Field(default_factory=dict)
 

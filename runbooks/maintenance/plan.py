@@ -12,7 +12,7 @@ from runbooks.maintenance.batch_plan import plan_batches
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, PodDecision, plan_drain
 from runbooks.maintenance.durations import format_duration, resolve_max_unavailable
 from runbooks.maintenance.facts import BudgetInfo, NodeInfo, PodInfo
-from runbooks.maintenance.ownership import Cordon, cordon_owner
+from runbooks.maintenance.ownership import Cordon, cordon_owner, foreign_cordon
 from runbooks.maintenance.params import MaintenanceParams
 from runbooks.maintenance.room import NoRoom, find_no_room
 
@@ -178,7 +178,7 @@ def build_plan(
         owner = cordon_owner(node, run_id)
         skip = None
         if owner == Cordon.SOMEONE_ELSE:
-            skip = "cordoned by someone else (not by kube-runbooks); left as it is"
+            skip = f"{foreign_cordon(node)}; left as it is"
         elif node.name == own_node:
             skip = (
                 "this run executes on it (RUNBOOK_NODE_NAME): draining it would evict the run; "

@@ -28,9 +28,23 @@ def node_info(node: client.V1Node) -> NodeInfo:
         ready=ready,
         boot_id=(info.boot_id if info else "") or "",
         cordoned_by=(node.metadata.annotations or {}).get(CORDONED_BY_ANNOTATION),
+        unschedulable_set_by=unschedulable_set_by(node),
         resource_version=node.metadata.resource_version or "",
         labels=node.metadata.labels or {},
     )
+
+
+def unschedulable_set_by(node: client.V1Node) -> list[str]:
+    """The field managers the API server records as owners of spec.unschedulable (sorted).
+    A write that changes the field moves its ownership to the writer, so a cordon lifted and set
+    again by hand is owned by kubectl, not by us. Status writes (kubelets) never own it."""
+    owners = {
+        entry.manager or ""
+        for entry in node.metadata.managed_fields or []
+        if not entry.subresource
+        and "f:unschedulable" in ((entry.fields_v1 or {}).get("f:spec") or {})
+    }
+    return sorted(owners)
 
 
 def pod_info(pod: client.V1Pod) -> PodInfo:

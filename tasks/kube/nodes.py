@@ -1,7 +1,9 @@
 """Find nodes, cordon and uncordon them (only our own cordons), and wait for them to be Ready.
 
 Cordon and uncordon carry the node's resourceVersion, so a change made by someone else between
-our read and our write is a 409 we re-read and re-decide on, never a blind overwrite.
+our read and our write is a 409 we re-read and re-decide on, never a blind overwrite. Every node
+write names the engine's field manager: that is how a later read tells our cordon from one a
+person set after lifting ours by hand (runbooks/maintenance/ownership.py).
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.ownership import (
     CORDONED_AT_ANNOTATION,
     CORDONED_BY_ANNOTATION,
+    FIELD_MANAGER,
     Cordon,
+    Release,
     cordon_owner,
+    foreign_cordon,
+    release_action,
+    stale_mark,
 )
 from tasks import audit
 from tasks.kube import client as kube
@@ -95,8 +102,13 @@ def pick(infos: list[NodeInfo], names: list[str]) -> list[NodeInfo]:
 
 
 def read_nodes(target: KubeTarget, names: list[str]) -> list[NodeInfo]:
-    """Current state of ``names`` from one LIST (order kept); vanished nodes are dropped."""
-    return pick(list_nodes(target), names)
+    """Current state of ``names`` from one LIST (order kept); vanished nodes are dropped.
+    A stale mark (our annotation on a schedulable node) is cleared on the way, audited: the
+    run reads its nodes this way before every batch, so no mark outlives its cordon for long."""
+    return [
+        clear_stale_mark(target, info) if stale_mark(info) else info
+        for info in pick(list_nodes(target), names)
+    ]
 
 
 def read_node(target: KubeTarget, name: str) -> NodeInfo:
@@ -118,7 +130,7 @@ def cordon(target: KubeTarget, name: str, run_id: str, known: NodeInfo | None = 
             return owner
         if owner == Cordon.SOMEONE_ELSE:
             raise CordonedBySomeoneElse(
-                f"node {name} was cordoned by someone else after the plan was made; left alone"
+                f"node {name} was {foreign_cordon(info)} after the plan was made; left alone"
             )
         body = {
             "metadata": {
@@ -132,7 +144,7 @@ def cordon(target: KubeTarget, name: str, run_id: str, known: NodeInfo | None = 
         }
         action = "node.cordon" if owner == Cordon.NONE else "node.adopt-cordon"
         details = {"run_id": run_id, "previous_run": info.cordoned_by}
-        if _patch(core, name, body, action, details):
+        if _patch(core, name, body, action, details) is not None:
             if owner == Cordon.EARLIER_RUN:
                 log.info(
                     "node %s: taking over the cordon of earlier run %s", name, info.cordoned_by
@@ -155,9 +167,16 @@ def uncordon(target: KubeTarget, name: str, run_id: str, known: NodeInfo | None 
                 if exc.status == 404:
                     return False
                 raise
-        if info.cordoned_by != run_id:
+        owner = cordon_owner(info, run_id)
+        if owner == Cordon.NONE and info.cordoned_by == run_id:  # lifted by hand meanwhile
+            return clear_stale_mark(target, info).cordoned_by is None
+        if owner != Cordon.THIS_RUN:
             if info.unschedulable:
-                log.warning("node %s is cordoned, but not by this run: left cordoned", name)
+                log.warning(
+                    "node %s is cordoned, but not by this run (%s): left cordoned",
+                    name,
+                    foreign_cordon(info) if owner == Cordon.SOMEONE_ELSE else info.cordoned_by,
+                )
             return False
         body = {
             "metadata": {
@@ -166,24 +185,76 @@ def uncordon(target: KubeTarget, name: str, run_id: str, known: NodeInfo | None 
             },
             "spec": {"unschedulable": None},
         }
-        if _patch(core, name, body, "node.uncordon", {"run_id": run_id}):
+        if _patch(core, name, body, "node.uncordon", {"run_id": run_id}) is not None:
             return True
         info = None
     raise RuntimeError(f"node {name} kept changing while uncordoning it; try again")
 
 
+def clear_stale_mark(target: KubeTarget, info: NodeInfo) -> NodeInfo:
+    """Remove our annotation from a node found schedulable (someone ran `kubectl uncordon`), so
+    it can never be read as ours again. Audited; a node changed since ``info`` was read (a 409)
+    is returned as read, and the next read decides again."""
+    body: dict[str, object] = {
+        "metadata": {
+            "resourceVersion": info.resource_version,
+            "annotations": {CORDONED_BY_ANNOTATION: None, CORDONED_AT_ANNOTATION: None},
+        }
+    }
+    details = {"previous_run": info.cordoned_by, "reason": "node found schedulable"}
+    patched = _patch(kube.core(target), info.name, body, "node.clear-stale-mark", details)
+    if patched is None:
+        return info
+    log.info("node %s: cleared the stale mark of run %s", info.name, info.cordoned_by)
+    return node_info(patched)
+
+
+def release(
+    target: KubeTarget, name: str, known: NodeInfo | None = None
+) -> tuple[Release, NodeInfo]:
+    """Give a node back: uncordon it if the engine cordoned it (any run), clear a stale mark,
+    leave anyone else's cordon. Returns what was done and the node as read when deciding."""
+    core = kube.core(target)
+    info = known
+    for _ in range(10):
+        if info is None:
+            info = read_node(target, name)
+        action = release_action(info)
+        if action == "clear-mark":
+            if clear_stale_mark(target, info).cordoned_by is None:
+                return action, info
+        elif action == "uncordon":
+            body = {
+                "metadata": {
+                    "resourceVersion": info.resource_version,
+                    "annotations": {CORDONED_BY_ANNOTATION: None, CORDONED_AT_ANNOTATION: None},
+                },
+                "spec": {"unschedulable": None},
+            }
+            patched = _patch(core, name, body, "node.release", {"previous_run": info.cordoned_by})
+            if patched is not None:
+                return action, info
+        else:
+            return action, info
+        info = None  # changed since we read it: read again and decide again
+    raise RuntimeError(f"node {name} kept changing while releasing it; try again")
+
+
 def _patch(
     core: client.CoreV1Api, name: str, body: dict[str, object], action: str, details: dict
-) -> bool:
-    """Audited PATCH with a resourceVersion precondition; False on 409 (re-read and retry)."""
+) -> client.V1Node | None:
+    """Audited PATCH, as the engine's field manager, with a resourceVersion precondition.
+    The node as patched, or None on 409 (changed meanwhile: re-read and decide again)."""
     try:
         with audit.audited(action, name, details=details):
-            retrying(lambda: core.patch_node(name, body), f"{action} {name}")
+            return retrying(
+                lambda: core.patch_node(name, body, field_manager=FIELD_MANAGER),
+                f"{action} {name}",
+            )
     except ApiException as exc:
         if exc.status == 409:
-            return False
+            return None
         raise
-    return True
 
 
 def wait_ready(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from runbooks.maintenance.facts import BudgetInfo, LabelSelector, NodeInfo, PodInfo
-from runbooks.maintenance.ownership import Cordon, cordon_owner, may_uncordon
+from runbooks.maintenance.ownership import FIELD_MANAGER, Cordon, cordon_owner, may_uncordon
 from runbooks.maintenance.params import MaintenanceParams
 from runbooks.maintenance.plan import build_plan, select_nodes
 
 RUN = "run-b"
+BY_US = {"unschedulable_set_by": [FIELD_MANAGER]}  # the engine's cordon, as managedFields say
 
 
 def web(node: str, i: int) -> PodInfo:
@@ -46,7 +47,7 @@ def test_someone_elses_cordon_is_skipped_and_counts_as_out():
 
 def test_a_node_left_cordoned_by_an_earlier_run_is_resumed_first():
     plan = plan_for(
-        nodes(("a", {}), ("b", {"unschedulable": True, "cordoned_by": "run-a"})),
+        nodes(("a", {}), ("b", {"unschedulable": True, "cordoned_by": "run-a", **BY_US})),
     )
     assert plan.node("b").cordon == Cordon.EARLIER_RUN
     assert plan.batches == [["b"], ["a"]]
@@ -106,8 +107,8 @@ def test_selection_is_named_nodes_then_selector_matches_without_duplicates():
 
 
 def test_only_our_own_cordons_may_be_uncordoned():
-    ours = NodeInfo(name="a", unschedulable=True, cordoned_by=RUN)
-    earlier = NodeInfo(name="b", unschedulable=True, cordoned_by="run-a")
+    ours = NodeInfo(name="a", unschedulable=True, cordoned_by=RUN, **BY_US)
+    earlier = NodeInfo(name="b", unschedulable=True, cordoned_by="run-a", **BY_US)
     theirs = NodeInfo(name="c", unschedulable=True)
     assert cordon_owner(ours, RUN) == Cordon.THIS_RUN
     assert cordon_owner(earlier, RUN) == Cordon.EARLIER_RUN
