@@ -35,7 +35,7 @@ from prefect.exceptions import TerminationSignal
 from prefect.futures import wait as wait_for_futures
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from runbooks.approvals.policy import ApprovalPolicy
+from runbooks.approvals.policy import ApprovalPolicy, PolicyLoosened, effective_policy
 from runbooks.audit import AuditStoreError
 from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
@@ -44,6 +44,7 @@ from runbooks.maintenance.ownership import Cordon, cordon_owner
 from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
+from runbooks.operator_config import OperatorConfigError, load_operator_config
 from tasks.audit import audit_context, carried, record
 from tasks.kube.lease import LeaseHeld, LeaseRefused, MaintenanceLease
 from tasks.kube.maintenance_steps import (
@@ -279,17 +280,41 @@ def holder_identity(run_id: str) -> str:
     return f"{FLOW_NAME} run {run_id} ({user}@{socket.gethostname()}, pid {os.getpid()})"
 
 
-def approval_gate(plan: MaintenancePlan, params: MaintenanceParams, steps: Steps) -> str | None:
-    """The seam for plan approval (issue 5): ``params.approval`` set -> ask, with
-    ``plan.to_markdown()`` and ``plan.digest()``; return a reason to stop, or None to go on."""
-    if params.approval is None:
+def operator_rules(params: MaintenanceParams) -> ApprovalPolicy | None:
+    """Before the plan, whoever started the run: the operator's configuration decides which
+    commands and images may run and who approves (a run may only make that stricter). The
+    approval policy to hold the run to, or None; InvalidRequest (exit 2, nothing changed)."""
+    try:
+        config = load_operator_config()
+        policy = effective_policy(
+            config.approvals.get(FLOW_NAME),
+            params.approval,
+            changes_something=not params.dry_run,
+            identities=config.identities,
+            where=config.where,
+            runbook=FLOW_NAME,
+        )
+    except (OperatorConfigError, PolicyLoosened) as exc:
+        raise InvalidRequest(str(exc)) from None
+    action = params.action
+    refusal = config.action_refusal(action.kind, action.argv("{node}"), action.job_image)
+    if refusal:
+        raise InvalidRequest(refusal)
+    return policy
+
+
+def approval_gate(plan: MaintenancePlan, policy: ApprovalPolicy | None, steps: Steps) -> str | None:
+    """Ask for approval of ``plan`` (its Markdown and digest) when a policy applies; a reason
+    to stop, or None to go on."""
+    if policy is None:
         return None
-    return steps.approve(plan, params.approval)
+    return steps.approve(plan, policy)
 
 
 def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceReport:
     started = datetime.now(UTC)
     with audit_context(FLOW_NAME, flow_run_id=steps.flow_run_id or steps.run_id):
+        policy = operator_rules(params)
         if params.action.kind == "manual" and not params.dry_run:
             reason = steps.manual_unavailable()
             if reason:
@@ -321,7 +346,7 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             )
         if not plan.order:
             return finish("succeeded", "no node to maintain (all selected nodes skipped)")
-        stop = approval_gate(plan, params, steps)
+        stop = approval_gate(plan, policy, steps)
         if stop:
             return finish("halted", stop)
 

@@ -42,7 +42,7 @@ from runbooks.approvals.resume import ApprovalDecision
 from runbooks.approvals.slack_client import web_client
 from runbooks.approvals.store import ApprovalStore
 from runbooks.approvals.view import expire, show
-from tasks.audit import default_actor
+from runbooks.identity import cli_starter, from_created_by, requester_identities
 from tasks.slack.messages import SlackThread, post_message
 
 
@@ -117,6 +117,8 @@ def approval_gate(
     store = store or ApprovalStore()
     if isinstance(policy, ApprovalPolicy):  # the runbook parameter carries the timeout too
         policy = policy.approvers()
+    starter = sorted(requester_identities(requester)) if requester else starter_identities()
+    policy = policy.model_copy(update={"requester_identities": starter})
     digest = plan_digest_value or plan_digest(plan)
     log = get_run_logger()
 
@@ -127,7 +129,7 @@ def approval_gate(
         digest=digest,
         policy=policy,
         timeout=timeout,
-        requester=requester or default_actor(),
+        requester=requester or describe_starter(starter),
         runbook=runbook or flow_run.flow_name or "adhoc",
         run_id=str(run_id),
         stable=wait == "suspend",
@@ -180,6 +182,32 @@ def approval_gate(
             )
             log.warning("resumed without a recorded decision for %s; waiting again", approval.id)
     raise ApprovalRefused(approval.id, "resumed too often without a decision")
+
+
+UNIDENTIFIED = "unidentified starter"
+
+
+def starter_identities() -> list[str]:
+    """Who started this run, as far as the run can know it (runbooks/identity.py): the CLI
+    user when the CLI runs it in this process, and the flow run's ``created_by`` in Prefect.
+    Empty when neither says: then nobody may approve (the requester cannot be excluded)."""
+    found = list(cli_starter() or ())
+    run_id = flow_run.id
+    if run_id:
+        try:
+            from prefect.client.orchestration import get_client
+
+            with get_client(sync_client=True) as client:
+                found += from_created_by(client.read_flow_run(run_id).created_by)
+        except Exception as exc:  # unknown is safe: it only makes approval stricter
+            get_run_logger().warning("could not read who created run %s: %s", run_id, exc)
+    return sorted(set(found))
+
+
+def describe_starter(identities: list[str]) -> str:
+    """The requester as shown on the approval (Slack, audit): its identities, or that there
+    are none."""
+    return ", ".join(identities)[:200] if identities else UNIDENTIFIED
 
 
 def _request(

@@ -14,6 +14,7 @@ import time
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.params import MaintenanceAction
+from runbooks.operator_config import load_operator_config
 from tasks import audit
 from tasks.kube.jobs import render_job, run_job
 from tasks.kube.retry import INTERRUPT
@@ -84,6 +85,13 @@ def perform(target: KubeTarget, node: str, action: MaintenanceAction, run_id: st
     """Do ``action`` to ``node``; returns what it printed or reported."""
     details = {"kind": action.kind, "command": action.command, "run_id": run_id}
     with audit.audited("maintenance.action", node, details=details) as outcome:
+        # The flow refused it before the plan already; checked again where it runs, so no
+        # other caller (or a configuration changed since) runs what the operator did not allow.
+        refusal = load_operator_config().action_refusal(
+            action.kind, action.argv("{node}"), action.job_image
+        )
+        if refusal:
+            raise ActionFailed(refusal)
         timeout = action.timeout.total_seconds()
         if action.kind == "none":
             result = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,12 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 _STATE_DIR: str | None = None
+# What the tests' maintenance actions run; tests of refusals point RUNBOOK_CONFIG elsewhere.
+TEST_OPERATOR_CONFIG = """
+allow:
+  commands: [[{python}], [sleep], ["true"], [echo]]
+  images: [busybox:1.36]
+"""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if "RUNBOOK_STATE_DIR" not in os.environ:
         _STATE_DIR = tempfile.mkdtemp(prefix="kube-runbooks-test-")
         os.environ["RUNBOOK_STATE_DIR"] = _STATE_DIR
+    if "RUNBOOK_CONFIG" not in os.environ:  # the operator allows what the tests' actions run
+        allowed = Path(os.environ["RUNBOOK_STATE_DIR"]) / "test-operator-config.yaml"
+        allowed.parent.mkdir(parents=True, exist_ok=True)
+        allowed.write_text(TEST_OPERATOR_CONFIG.format(python=sys.executable))
+        os.environ["RUNBOOK_CONFIG"] = str(allowed)
     # Prefect's test server would otherwise try to phone home (no internet here) and log a
     # harmless but alarming "database is locked" traceback from its telemetry service.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -19,6 +19,7 @@ import typer
 from pydantic import ValidationError
 
 from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
+from runbooks.identity import started_from_cli
 
 app = typer.Typer()
 
@@ -173,6 +174,12 @@ def maintain(
         params = MaintenanceParams.model_validate(request)
     except ValidationError as exc:
         raise _fail(_validation_message(exc), EXIT_BAD_INPUT) from None
+    from flows.rolling_maintenance import operator_rules
+
+    try:  # what the operator allows, before any Prefect run or cluster read (the flow re-checks)
+        operator_rules(params)
+    except InvalidRequest as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from None
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -183,7 +190,8 @@ def maintain(
     # Ctrl-C, so the steps in flight stop and the lease is released instead of left to expire.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = _run(params)
+        with started_from_cli():  # the person at this terminal is the run's requester
+            report = _run(params)
     except InvalidRequest as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from runbooks.approvals.policy import ApprovalPolicy
+from runbooks.approvals.policy import RunApproval
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
@@ -226,11 +226,13 @@ class MaintenanceParams(BaseModel):
         "closed, and a run started outside it starts nothing. An earlier deadline still wins.",
     )
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
-    approval: ApprovalPolicy | None = Field(
+    approval: RunApproval | None = Field(
         default=None,
         title="Approval",  # as for window: without it the UI form labels the field "Field"
-        description="Ask in Slack before the first node is touched: who may approve and how "
-        "long to wait (see docs/slack-app.md). Empty: no approval.",
+        description="Ask in Slack before the first node is touched, under the operator's "
+        "approval policy (see docs/slack-app.md); here a run may only make it stricter: fewer "
+        "of the approvers, more approvals, a shorter timeout. A live run asks anyway when the "
+        "operator's policy says so. Empty: only the operator's policy decides.",
     )
 
     @field_validator("max_unavailable", mode="before")

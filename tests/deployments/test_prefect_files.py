@@ -65,3 +65,42 @@ def test_each_schedule_opens_the_window_its_run_is_given(path: Path) -> None:
                 f"but window {window}"
             )
             assert schedule.get("active") is False, "ship schedules off; operators turn them on"
+
+
+@pytest.mark.parametrize("path", PREFECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_deployment_that_changes_something_stops_at_an_approval(path: Path) -> None:
+    """A scheduled or UI-started live run asks in Slack under the operator's policy; the
+    parameters are ones the flow accepts."""
+    from runbooks.maintenance.params import MaintenanceParams
+
+    for deployment in deployments(path):
+        for schedule in [{}, *(deployment.get("schedules") or [])]:
+            raw = {**deployment.get("parameters", {}), **schedule.get("parameters", {})}
+            params = MaintenanceParams.model_validate(raw["params"])
+            if not params.dry_run or deployment["name"] == "on-demand":  # unticked in the UI
+                assert params.approval is not None, f"{deployment['name']} runs ungated"
+
+
+def test_in_cluster_clients_authenticate_to_prefect_and_read_the_operator_configuration() -> None:
+    """Worker and listener send PREFECT_API_AUTH_STRING from a Secret; the worker reads the
+    operator configuration from the ConfigMap, which parses."""
+    from runbooks.operator_config import OperatorConfig
+
+    manifests = ROOT / "deployments" / "kubernetes"
+    for name in ("worker.yaml", "listener.yaml"):
+        docs = yaml.safe_load_all((manifests / name).read_text())
+        [deployment] = [d for d in docs if d and d["kind"] == "Deployment"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        secret = env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "kube-runbooks-prefect", "key": "auth-string"}, name
+    worker = yaml.safe_load((manifests / "worker.yaml").read_text())["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in worker["containers"][0]["env"]}
+    assert env["RUNBOOK_CONFIG"] == "/etc/kube-runbooks/config.yaml"
+    [operator] = [
+        d
+        for d in yaml.safe_load_all((manifests / "config.yaml").read_text())
+        if d["metadata"]["name"] == "kube-runbooks-operator"
+    ]
+    config = OperatorConfig.model_validate(yaml.safe_load(operator["data"]["config.yaml"]))
+    assert config.approvals["rolling-node-maintenance"].live_runs_require_approval
