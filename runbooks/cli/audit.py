@@ -279,6 +279,14 @@ def verify(
     ] = None,
     anchors_file: AnchorsFile = None,
     public_key: PublicKey = None,
+    require_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--require-checkpoints",
+            help="Fail (exit 1) when no signed checkpoint of this store exists: for "
+            "installations that anchor, a missing checkpoint file is itself tampering.",
+        ),
+    ] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Check the whole hash chain, and that it still holds every signed checkpoint; exit 1 and
@@ -286,6 +294,12 @@ def verify(
     with reported_errors(AuditStoreError):
         output = parse_output(output)
         store, verdict, reading = _checked(anchor, anchors_file, public_key)
+    if require_checkpoints and reading.newest is None:
+        reading.problems.append(
+            f"{reading.path}: no signed checkpoint of this store "
+            f"({'none in the file' if reading.exists else 'the file does not exist'}), "
+            "and --require-checkpoints was given"
+        )
     ok = verdict.ok and not reading.problems
     if output == "json":
         typer.echo(

@@ -294,6 +294,16 @@ def test_without_checkpoints_verify_says_what_it_cannot_detect(
     assert "no signed checkpoints" in err and "cannot be detected" in err
 
 
+def test_a_removed_checkpoint_file_fails_verify_when_checkpoints_are_required(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    maintenance_run("run-1", ["worker-1"])
+    assert verify("--require-checkpoints")[0] == 0
+    anchor_file(tmp_path).unlink()
+    code, _, err = verify("--require-checkpoints")
+    assert code == 1 and "the file does not exist" in err and "--require-checkpoints" in err
+
+
 def test_checkpoints_of_another_store_are_skipped_not_failed(
     store: AuditStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
