@@ -189,7 +189,6 @@ NEEDED = [
     ("list", "poddisruptionbudgets", "policy", None, None),
     ("watch", "poddisruptionbudgets", "policy", None, "payments"),  # wait for a budget to free
     ("list", "daemonsets", "apps", None, None),
-    ("create", "events", "", None, "default"),
     ("get", "leases", "coordination.k8s.io", None, NAMESPACE),
     ("create", "leases", "coordination.k8s.io", None, NAMESPACE),
     ("update", "leases", "coordination.k8s.io", None, NAMESPACE),
@@ -219,6 +218,11 @@ FORBIDDEN = [
     ("get", "configmaps", "", None, NAMESPACE),
     ("delete", "jobs", "batch", None, JOBS),
     ("get", "pods", "", "log", JOBS),
+    # No runbook posts Events: a cluster-wide create would let the token forge any object's.
+    ("create", "events", "", None, "default"),
+    ("create", "events", "", None, None),
+    ("create", "events", "events.k8s.io", None, "kube-system"),
+    ("patch", "events", "events.k8s.io", None, None),
 ]
 
 
@@ -262,8 +266,6 @@ CLUSTER_WIDE = {("", "nodes", v) for v in ("get", "list", "watch", "patch")} | {
     ("policy", "poddisruptionbudgets", "list"),
     ("policy", "poddisruptionbudgets", "watch"),
     ("apps", "daemonsets", "list"),
-    ("", "events", "create"),
-    ("events.k8s.io", "events", "create"),
 }
 EVERY_ACCOUNT = {  # system:basic-user: ask the API what you may do
     ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
@@ -377,6 +379,18 @@ def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
         ("delete the namespace", lambda: core.delete_namespace(namespace)),
         ("delete a pod", lambda: core.delete_namespaced_pod(pods[1].metadata.name, namespace)),
         ("take kube-system's Leases", lambda: coordination.list_namespaced_lease("kube-system")),
+        (
+            "post an Event about the node",
+            lambda: core.create_namespaced_event(
+                "default",
+                client.CoreV1Event(
+                    metadata=client.V1ObjectMeta(generate_name=f"{node}."),
+                    involved_object=client.V1ObjectReference(kind="Node", name=node),
+                    reason="Forged",
+                    message="not from the runbooks",
+                ),
+            ),
+        ),
     ]:
         try:
             call()
@@ -389,6 +403,7 @@ def test_runbooks_token_drains_a_node_and_is_refused_secrets_and_node_deletion(
         "delete the namespace",
         "delete a pod",
         "take kube-system's Leases",
+        "post an Event about the node",
     ]
     assert cluster.core.read_node(node).metadata.deletion_timestamp is None
 
