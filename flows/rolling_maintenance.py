@@ -23,7 +23,6 @@ Prefect must find ``MaintenanceParams`` in the annotation itself to validate the
 import getpass
 import logging
 import os
-import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -40,13 +39,14 @@ from runbooks.audit import AuditStoreError
 from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
 from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
+from runbooks.maintenance.lease_holder import HolderIdentity
 from runbooks.maintenance.ownership import Cordon, cordon_owner
 from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
 from runbooks.operator_config import OperatorConfigError, load_operator_config
 from tasks.audit import audit_context, carried, record
-from tasks.kube.lease import LeaseHeld, LeaseRefused, MaintenanceLease
+from tasks.kube.lease import LeaseHeld, LeaseRefused, MaintenanceLease, this_machine
 from tasks.kube.maintenance_steps import (
     StepDone,
     StepFailed,
@@ -60,7 +60,7 @@ from tasks.kube.maintenance_steps import (
     uncordon_node,
     wait_node_ready,
 )
-from tasks.kube.retry import INTERRUPT
+from tasks.kube.retry import INTERRUPT, LEASE_LOST
 from tasks.slack import SlackThread, post_outcome, post_progress
 
 FLOW_NAME = "rolling-node-maintenance"
@@ -273,11 +273,15 @@ class LocalSteps(Steps):
 
 
 def holder_identity(run_id: str) -> str:
+    """Who holds the Lease: run, user, host, boot ID and PID, so a rerun on this machine can
+    tell that the holder's process is gone (runbooks/maintenance/lease_holder.py)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = f"uid{os.getuid()}"
-    return f"{FLOW_NAME} run {run_id} ({user}@{socket.gethostname()}, pid {os.getpid()})"
+    here = this_machine()
+    identity = HolderIdentity(FLOW_NAME, run_id, user, here.host, here.boot, os.getpid())
+    return str(identity)
 
 
 def operator_rules(params: MaintenanceParams) -> ApprovalPolicy | None:
@@ -414,16 +418,15 @@ def roll(
     while remaining:
         if _past(params.deadline):
             return "deadline", _deadline_message(params, remaining)
-        if lease.lost.is_set():
-            return (
-                "halted",
-                f"lost {lease.where} (not renewed); not started: {', '.join(remaining)}",
-            )
+        if lease.lost:
+            return "halted", _lease_lost_message(lease, ledger, remaining)
         cleared = wait_until_clear(params, plan, ledger, steps, remaining)
         if isinstance(cleared, tuple):
             status, message = cleared
             return status, message
         batch, infos = cleared.batch, cleared.infos
+        if lease.lost:
+            return "halted", _lease_lost_message(lease, ledger, remaining)
         if not batch:  # every remaining node was skipped meanwhile
             break
         batch_no += 1
@@ -431,6 +434,8 @@ def roll(
         steps.progress(f"batch {batch_no}: {', '.join(batch)}")
         remaining = [n for n in remaining if n not in batch]
         maintain_batch(params, batch, infos, ledger, steps)
+        if lease.lost:
+            return "halted", _lease_lost_message(lease, ledger, remaining)
         if ledger.failures:
             first = ledger.failures[0]
             rest = f"; not started: {', '.join(remaining)}" if remaining else ""
@@ -442,6 +447,20 @@ def roll(
     skipped = [r.node for r in ledger.results.values() if r.result == "skipped"]
     tail = f"; skipped: {', '.join(skipped)}" if skipped else ""
     return "succeeded", f"{len(done)} node(s) maintained{tail}"
+
+
+def _lease_lost_message(lease: MaintenanceLease, ledger: Ledger, remaining: list[str]) -> str:
+    """The halt after the Lease was lost: why, and what each node was left as (no change was
+    made after the loss was seen; a run that holds the Lease finishes this run's cordons)."""
+    cordoned = [r.node for r in ledger.results.values() if r.left == "cordoned"]
+    parts = [f"lease lost: {lease.lost}; no change was made after that"]
+    if cordoned:
+        parts.append(
+            f"left cordoned: {', '.join(cordoned)} (a rerun that holds {lease.where} finishes them)"
+        )
+    if remaining:
+        parts.append(f"not started: {', '.join(remaining)}")
+    return "; ".join(parts)
 
 
 class _Clear:
@@ -462,6 +481,8 @@ def wait_until_clear(
     began = time.monotonic()
     max_wait = params.blockers.max_wait.total_seconds()
     while True:
+        if LEASE_LOST.is_set():  # roll() halts, naming the loss
+            return _Clear([], {})
         infos = {n.name: n for n in steps.call(read_nodes, params.target, plan.pool)}
         for name in list(remaining):
             info = infos.get(name)
@@ -502,7 +523,8 @@ def wait_until_clear(
         steps.log.warning(
             "next batch waits: %s; re-checking in %s", "; ".join(reasons), format_duration(pause)
         )
-        time.sleep(pause)
+        if LEASE_LOST.wait(pause):  # roll() halts, naming the loss
+            return _Clear([], {})
 
 
 def release_cordons(
@@ -560,6 +582,20 @@ def maintain_batch(
                 ok.append(node)
         return ok
 
+    def lease_lost(nodes: list[str], step: Step) -> bool:
+        """Once the Lease is lost no further step starts: the nodes in hand stay as they are
+        (a run that holds the Lease finishes this run's cordons), as after an interrupt."""
+        reason = LEASE_LOST.reason()
+        if reason is None:
+            return False
+        for node in nodes:
+            ledger.step_failed(
+                node, step, 0.0, f"not started: the maintenance Lease was lost: {reason}", []
+            )
+        return True
+
+    if lease_lost(batch, "cordon"):
+        return
     cordoned = record_step(
         "cordon",
         steps.each(
@@ -570,6 +606,8 @@ def maintain_batch(
             run_id=run_id,
         ),
     )
+    if lease_lost(cordoned, "drain"):
+        return
     drain_results = steps.each(
         drain_node,
         cordoned,
@@ -580,7 +618,10 @@ def maintain_batch(
     )
     drained = record_step("drain", drain_results)
     failed = [n for n in cordoned if n not in drained]
-    if failed and params.on_drain_failure == "uncordon":
+    lost_now = LEASE_LOST.is_set()  # no uncordon either: the next holder decides
+    for node in failed if lost_now else []:
+        ledger.note(node, "left cordoned: the maintenance Lease was lost during the drain")
+    if failed and not lost_now and params.on_drain_failure == "uncordon":
         for node, out in steps.each(uncordon_node, failed, target=target, run_id=run_id).items():
             if isinstance(out, StepDone):
                 ledger.left(node, "schedulable")
@@ -594,6 +635,8 @@ def maintain_batch(
         ledger.note(node, f"left cordoned for a person; `runbook release {node}` when done")
 
     action = params.action
+    if lease_lost(drained, "action"):
+        return
     boot_ids = {n: infos[n].boot_id if action.reboots and n in infos else None for n in drained}
     if action.kind == "manual" and drained:
         began = time.monotonic()
@@ -612,6 +655,8 @@ def maintain_batch(
         acted = record_step(
             "action", steps.each(act_on_node, drained, target=target, action=action, run_id=run_id)
         )
+    if lease_lost(acted, "ready"):
+        return
     ready_results = steps.each(
         wait_node_ready,
         acted,
@@ -628,6 +673,8 @@ def maintain_batch(
                 f"then rerun or `runbook release {node}` (not `kubectl uncordon`)",
             )
     seen = {n: r.node_info for n, r in ready_results.items() if isinstance(r, StepDone)}
+    if lease_lost(ready, "uncordon"):
+        return
     record_step(
         "uncordon",
         steps.each(

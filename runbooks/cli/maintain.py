@@ -112,6 +112,13 @@ def maintain(
     lease_duration: Annotated[
         str, typer.Option(help="A lease not renewed this long is taken over.")
     ] = "60s",
+    wait_for_lease: Annotated[
+        str,
+        typer.Option(
+            help="Wait up to this long for a Lease another run holds (until released or "
+            "expired) instead of halting; 0s: do not wait."
+        ),
+    ] = "0s",
     dry_run: Annotated[bool, typer.Option(help="Show the plan; change nothing.")] = False,
     output: Annotated[str, typer.Option(help="text | json")] = "text",
     kubeconfig: Annotated[Path | None, typer.Option(help="Path to a kubeconfig.")] = None,
@@ -167,7 +174,12 @@ def maintain(
             "max_wait": blocked_max_wait,
         },
         "deadline": deadline,
-        "lease": {"name": lease_name, "namespace": lease_namespace, "duration": lease_duration},
+        "lease": {
+            "name": lease_name,
+            "namespace": lease_namespace,
+            "duration": lease_duration,
+            "wait": wait_for_lease,
+        },
         "dry_run": dry_run,
     }
     try:

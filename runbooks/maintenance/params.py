@@ -151,6 +151,12 @@ class LeaseSettings(BaseModel):
         validate_default=True,
         description="A holder that stops renewing for this long is taken over.",
     )
+    wait: Duration = Field(
+        default="0s",
+        validate_default=True,
+        description="How long to wait for a Lease another run holds (until it is released "
+        "or expires) instead of halting at once; 0s: do not wait.",
+    )
 
     @field_validator("duration")
     @classmethod

@@ -26,7 +26,7 @@ from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube import pods as pod_reads
 from tasks.kube.eviction import Answer, EvictionResult, evict
-from tasks.kube.retry import INTERRUPT, TURN_SECONDS, watch_can_resume
+from tasks.kube.retry import TURN_SECONDS, stop_reason, watch_can_resume
 
 EVICTIONS_AT_ONCE = 8
 BUDGET_RETRY_FIRST = 5.0
@@ -101,8 +101,9 @@ def drain(
     _note_deletions(state, pods)
     while state.to_evict or state.waiting:
         now = time.monotonic()
-        if INTERRUPT.is_set():
-            raise DrainFailed(f"drain of {node} interrupted by the operator", state.evicted)
+        stopping = stop_reason()  # an interrupt, or the Lease lost: no further eviction
+        if stopping:
+            raise DrainFailed(f"drain of {node} stopped: {stopping}", state.evicted)
         if skip_after:
             _stop_waiting_for_overdue(node, state, skip_after, log)
             if not state.to_evict and not state.waiting:
@@ -113,6 +114,9 @@ def drain(
         answers = _evict_all(core, node, [p.pod for p in due], grace_period)
         for pending, result in zip(due, answers, strict=True):
             _apply(node, pending, result, state, log)
+        unsent = next((r for r in answers if r.answer == Answer.NOT_SENT), None)
+        if unsent is not None:
+            raise DrainFailed(f"drain of {node} stopped: {unsent.message}", state.evicted)
         if not state.to_evict and not state.waiting:
             break
         next_due = min((p.due for p in state.to_evict.values()), default=deadline)
@@ -186,6 +190,9 @@ def _next_overdue(state: _State, skip_after: int) -> float:
 def _evict_one(
     core: client.CoreV1Api, node: str, pod: PodRef, grace_period: int | None
 ) -> EvictionResult:
+    stopping = stop_reason()  # checked right before each eviction, not only per turn
+    if stopping:
+        return EvictionResult(Answer.NOT_SENT, stopping)
     with audit.audited(
         "pod.evict", str(pod), target_kind="pod", details={"node": node, "uid": pod.uid}
     ) as outcome:
@@ -225,6 +232,8 @@ def _apply(
         return
     if result.answer == Answer.GONE:
         del state.to_evict[pod]
+        return
+    if result.answer == Answer.NOT_SENT:  # the drain stops after this round
         return
     if result.answer == Answer.FAILED:
         raise DrainFailed(f"eviction of {pod} on {node} failed: {result.message}", state.evicted)

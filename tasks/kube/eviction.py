@@ -29,6 +29,7 @@ class Answer(StrEnum):
     BUDGET = "blocked-by-budget"
     THROTTLED = "throttled"  # 429 rate limiting, or a transient failure
     FAILED = "failed"
+    NOT_SENT = "not-sent"  # the run is stopping (interrupted, Lease lost): nothing was asked
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tasks import blockers as blocker_checks
 from tasks.kube import nodes, pods
 from tasks.kube.client import KubeConfigError
 from tasks.kube.drain import DrainFailed, drain
+from tasks.kube.retry import before_change
 from tasks.maintenance_action import perform
 
 
@@ -103,6 +104,7 @@ def check_blockers(params: MaintenanceParams) -> list[str]:
 def cordon_node(target: KubeTarget, node: str, run_id: str, known: NodeInfo | None) -> StepDone:
     started = time.monotonic()
     try:
+        before_change(f"cordon {node}")
         before = nodes.cordon(target, node, run_id, known)
     except nodes.CordonedBySomeoneElse as exc:
         return StepDone(node, "cordon", time.monotonic() - started, detail=str(exc), skipped=True)
@@ -137,6 +139,7 @@ def drain_node(
 def act_on_node(target: KubeTarget, node: str, action: MaintenanceAction, run_id: str) -> StepDone:
     started = time.monotonic()
     try:
+        before_change(f"{action.kind} action on {node}")
         output = perform(target, node, action, run_id)
     except Exception as exc:
         raise _timed(node, "action", started, exc) from exc
@@ -163,6 +166,7 @@ def uncordon_node(
 ) -> StepDone:
     started = time.monotonic()
     try:
+        before_change(f"uncordon {node}")
         done = nodes.uncordon(target, node, run_id, known)
     except Exception as exc:
         raise _timed(node, "uncordon", started, exc) from exc

@@ -28,6 +28,92 @@ INTERRUPT = threading.Event()
 # run outright after ~30 s; stopping well within that lets the run release its Lease itself.
 TURN_SECONDS = 10
 
+
+class LeaseLostSignal:
+    """Set when this process no longer holds the maintenance Lease: steps check it like
+    INTERRUPT, before every change they make (cordon, each eviction, the action, uncordon) and at
+    every turn of a wait, so a run that lost the cluster stops changing it at once.
+
+    It also turns set by itself once the hold's safe time has passed (``hold``/``renewed`` give
+    it), so a renewal thread stuck in a request cannot keep a lost run going. Unset outside a
+    held Lease (e.g. ``--release``, tests of single steps)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._reason: str | None = None
+        self._until: float | None = None
+
+    def hold(self, until: float) -> None:
+        """A Lease was taken: safe to act until ``until`` (monotonic) unless renewed."""
+        with self._lock:
+            self._event.clear()
+            self._reason, self._until = None, until
+
+    def renewed(self, until: float) -> None:
+        with self._lock:
+            if self._reason is None:
+                self._until = max(self._until or until, until)
+
+    def lose(self, reason: str) -> None:
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+            self._event.set()
+
+    def clear(self) -> None:
+        """The run let its Lease go (released, or finished): nothing is held any more."""
+        with self._lock:
+            self._event.clear()
+            self._reason, self._until = None, None
+
+    def reason(self) -> str | None:
+        """Why the Lease is lost, or None while it is held (or none is held)."""
+        with self._lock:
+            until = self._until
+            if self._reason is None and until is not None and time.monotonic() >= until:
+                self._reason = "it was not renewed in time (its safe time ran out)"
+                self._event.set()
+            return self._reason
+
+    def is_set(self) -> bool:
+        return self.reason() is not None
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` s; True as soon as the Lease is lost."""
+        with self._lock:
+            until = self._until
+        if until is not None:
+            timeout = min(timeout, max(0.0, until - time.monotonic()))
+        self._event.wait(timeout)
+        return self.is_set()
+
+
+LEASE_LOST = LeaseLostSignal()
+
+
+class Stopped(RuntimeError):
+    """A change was not made because the run is stopping (interrupted, or the Lease lost)."""
+
+
+def stop_reason() -> str | None:
+    """Why steps must stop now (the operator interrupted, the Lease was lost), or None."""
+    if INTERRUPT.is_set():
+        return "interrupted by the operator"
+    lost = LEASE_LOST.reason()
+    if lost is not None:
+        return f"the maintenance Lease was lost: {lost}"
+    return None
+
+
+def before_change(what: str) -> None:
+    """Called right before each mutating request: raises Stopped naming ``what`` and why,
+    when the run must not change the cluster any more."""
+    reason = stop_reason()
+    if reason is not None:
+        raise Stopped(f"{what} not done: {reason}")
+
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _NETWORK = (
     urllib3.exceptions.ProtocolError,
