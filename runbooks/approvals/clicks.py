@@ -2,9 +2,11 @@
 transition, the resume, and the new view. Transport-neutral (HTTP and Socket Mode share it).
 
 Order (notes/slack-approvals.md §5): the transport was verified by the caller; the click is for
-our app and workspace; the approval exists, is pending and not expired; the user may approve
-(allow-list or user group members fetched now), is not the requester and has not voted; then
-compare-and-set. Every refusal is audited with its reason and told to the clicker only.
+our app and workspace; the approval exists and the click comes from its own message (else the
+click is refused and counted, never audited: nothing ties it to a run); the approval is pending
+and not expired; the user may approve (allow-list or user group members fetched now), is not
+the requester and has not voted; then compare-and-set. Refusals from then on are audited under
+the approval's run with the reason, and told to the clicker only.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from slack_sdk.errors import SlackApiError
 
 from runbooks.approvals import trail
 from runbooks.approvals.blocks import APPROVE_ACTION, REJECT_ACTION
+from runbooks.approvals.interaction import read_interaction
 from runbooks.approvals.policy import refusal
 from runbooks.approvals.record import Approval, ApprovalState, utcnow, with_vote
+from runbooks.approvals.refusals import RefusalCounter
 from runbooks.approvals.resume import Resumed, resume_waiting_run
 from runbooks.approvals.store import ApprovalStore
 from runbooks.approvals.view import expire, show
@@ -49,6 +53,7 @@ class Click:
     team: str | None
     app_id: str | None
     channel: str | None
+    message_ts: str | None
     action_ts: str | None
     transport: Transport
 
@@ -65,24 +70,25 @@ class Outcome:
 
 
 def parse_click(payload: dict[str, Any], transport: Transport) -> Click | None:
-    """The click in a ``block_actions`` payload, or None if it is not one of our buttons."""
-    if payload.get("type") != "block_actions":
+    """The click in a ``block_actions`` payload, or None if it is not one of our buttons.
+
+    Raises ``MalformedPayload`` (one line) for a shape Slack does not send."""
+    interaction = read_interaction(payload)
+    if interaction is None:
         return None
-    actions = payload.get("actions") or []
-    action = actions[0] if actions else {}
-    if action.get("action_id") not in (APPROVE_ACTION, REJECT_ACTION):
+    action = interaction.actions[0]
+    if action.action_id not in (APPROVE_ACTION, REJECT_ACTION):
         return None
-    user = payload.get("user") or {}
     return Click(
-        approval_id=str(action.get("value") or ""),
-        approve=action.get("action_id") == APPROVE_ACTION,
-        user=str(user.get("id") or ""),
-        user_team=user.get("team_id"),
-        team=(payload.get("team") or {}).get("id"),
-        app_id=payload.get("api_app_id"),
-        channel=(payload.get("container") or {}).get("channel_id")
-        or (payload.get("channel") or {}).get("id"),
-        action_ts=action.get("action_ts"),
+        approval_id=action.value or "",
+        approve=action.action_id == APPROVE_ACTION,
+        user=interaction.user.id,
+        user_team=interaction.user.team_id,
+        team=interaction.team.id if interaction.team else None,
+        app_id=interaction.api_app_id,
+        channel=interaction.channel_id,
+        message_ts=interaction.container.message_ts if interaction.container else None,
+        action_ts=action.action_ts,
         transport=transport,
     )
 
@@ -98,20 +104,24 @@ class ClickHandler:
         *,
         clock: Callable[[], datetime] = utcnow,
         resume: Callable[[Approval], Resumed] = resume_waiting_run,
+        refusals: RefusalCounter | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
         self.install = install
         self.clock = clock
         self.resume = resume
+        self.refusals = refusals or RefusalCounter()
 
     def handle(self, click: Click) -> Outcome:
         reason = self._foreign(click)
         if reason:
-            return self._refuse(click, None, reason)
+            return self._drop(click, "foreign_app", reason, tell=False)
         approval = self.store.get(click.approval_id)
         if approval is None:
-            return self._refuse(click, None, "unknown approval")
+            return self._drop(click, "unknown_approval", "unknown approval")
+        if not self._from_its_message(click, approval):
+            return self._drop(click, "wrong_message", "not the approval's own message")
         for _ in range(_MAX_RACES):
             if approval.state is not ApprovalState.PENDING:
                 self.show(approval)  # the view may lag the row: bring it up to date
@@ -137,13 +147,24 @@ class ClickHandler:
             return f"click for another app ({click.app_id})"
         if click.team != self.install.team_id:
             return f"click from another workspace ({click.team})"
-        if click.user_team and click.user_team != self.install.team_id:
-            return f"user from another workspace ({click.user_team})"
         if not click.user:
             return "click without a user"
         return None
 
+    @staticmethod
+    def _from_its_message(click: Click, approval: Approval) -> bool:
+        """A real approval id counts only on the message the gate posted for it. Unknown where
+        that is (a click in the instant between the post and storing its ts): allowed."""
+        if not approval.slack_channel or not approval.slack_ts:
+            return True
+        return (click.channel, click.message_ts) == (
+            approval.slack_channel,
+            approval.slack_ts,
+        )
+
     def _unauthorised(self, click: Click, approval: Approval) -> str | None:
+        if click.user_team and click.user_team != self.install.team_id:
+            return f"user from another workspace ({click.user_team})"
         policy = approval.policy
         voted = [v.user for v in approval.votes]
         members: set[str] = set()
@@ -240,7 +261,9 @@ class ClickHandler:
     def show(self, approval: Approval) -> None:
         show(self.slack, approval)
 
-    def _refuse(self, click: Click, approval: Approval | None, reason: str) -> Outcome:
+    def _refuse(self, click: Click, approval: Approval, reason: str) -> Outcome:
+        """A verified click on a real approval's message that does not count: audited under
+        the approval's run, and the clicker told why."""
         trail.audit(
             trail.REFUSE,
             approval_id=click.approval_id,
@@ -249,15 +272,33 @@ class ClickHandler:
             outcome="refused",
             details={"reason": reason, **self._details(click)},
         )
-        log.info("click by %s on approval %s refused: %s", click.user, click.approval_id, reason)
+        log.info(
+            "click by %s on approval %s refused: %s",
+            click.user,
+            click.approval_id,
+            reason,
+        )
+        self._tell(click, reason)
+        return Outcome("refused", reason=reason, state=approval.state)
+
+    def _drop(self, click: Click, kind: str, reason: str, *, tell: bool = True) -> Outcome:
+        """A click that names no approval of ours (or not from its message): counted and
+        logged at a limited rate; no audit record, since nothing ties it to a run."""
+        self.refusals.refuse(kind, f"{reason} (approval id {click.approval_id[:64]!r})")
+        if tell:
+            self._tell(click, reason)
+        return Outcome("refused", reason=reason)
+
+    def _tell(self, click: Click, reason: str) -> None:
         if click.channel and click.user:
             try:
                 self.slack.chat_postEphemeral(
-                    channel=click.channel, user=click.user, text=f"Not recorded: {reason}."
+                    channel=click.channel,
+                    user=click.user,
+                    text=f"Not recorded: {reason}.",
                 )
             except SlackApiError as exc:
                 log.warning("could not tell %s why: %s", click.user, exc.response.get("error"))
-        return Outcome("refused", reason=reason, state=approval.state if approval else None)
 
     @staticmethod
     def _details(click: Click) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from runbooks.approvals import trail
 from runbooks.approvals.clicks import ClickHandler, Install, Outcome, Transport, parse_click
 from runbooks.approvals.config import SlackSettings, require
+from runbooks.approvals.interaction import MalformedPayload
 from runbooks.approvals.listener_http import HttpListener
 from runbooks.approvals.listener_socket import SocketListener
+from runbooks.approvals.refusals import RefusalCounter
 from runbooks.approvals.slack_client import web_client
 from runbooks.approvals.store import ApprovalStore
 
@@ -42,8 +43,12 @@ class Listener:
     ) -> None:
         require(settings, "bot_token", "signing_secret" if http else "app_token")
         self.web = web_client(settings)
+        self.refusals = RefusalCounter()
         self.handler = ClickHandler(
-            store or ApprovalStore(), self.web, discover_install(self.web, settings)
+            store or ApprovalStore(),
+            self.web,
+            discover_install(self.web, settings),
+            refusals=self.refusals,
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="click")
         self._stop = threading.Event()
@@ -55,14 +60,17 @@ class Listener:
             self.http = HttpListener(
                 settings.signing_secret.get_secret_value(),
                 lambda p: self.submit(p, "http"),
-                on_unverified=self._audit_unverified,
+                check=self.malformed,
+                refusals=self.refusals,
                 host=http[0],
                 port=http[1],
             )
         else:
             assert settings.app_token is not None
             self.socket = SocketListener(
-                settings.app_token.get_secret_value(), self.web, lambda p: self.submit(p, "socket")
+                settings.app_token.get_secret_value(),
+                self.web,
+                lambda p: self.submit(p, "socket"),
             )
 
     def start(self) -> Listener:
@@ -85,8 +93,20 @@ class Listener:
         """After the ack: decide in a worker thread, so the transport is free at once."""
         self._pool.submit(self._decide, payload, transport)
 
+    def malformed(self, payload: dict[str, Any]) -> str | None:
+        """Why a verified payload is not a shape Slack sends (answered 400), or None."""
+        try:
+            parse_click(payload, "http")
+        except MalformedPayload as exc:
+            return str(exc)
+        return None
+
     def _decide(self, payload: dict[str, Any], transport: Transport) -> Outcome | None:
-        click = parse_click(payload, transport)
+        try:
+            click = parse_click(payload, transport)
+        except MalformedPayload as exc:  # Socket Mode: acked already; HTTP checked before the ack
+            self.refusals.refuse("malformed_payload", str(exc))
+            return None
         if click is None:
             return None
         try:
@@ -94,18 +114,6 @@ class Listener:
         except Exception:
             log.exception("click on approval %s by %s failed", click.approval_id, click.user)
             raise
-
-    def _audit_unverified(self, failure: str, payload: dict[str, Any] | None) -> None:
-        """Refused before trust: record what the request claimed, marked unverified."""
-        click = parse_click(payload or {}, "http")
-        trail.audit(
-            trail.REFUSE,
-            approval_id=click.approval_id if click else "",
-            actor=f"unverified:{click.user}" if click and click.user else "unverified",
-            approval=self.handler.store.get(click.approval_id) if click else None,
-            outcome="refused",
-            details={"reason": failure, "transport": "http", "verified": False},
-        )
 
     @property
     def alive(self) -> bool:
@@ -120,3 +128,4 @@ class Listener:
                 self.handler.sweep()
             except Exception:
                 log.exception("expiry sweep failed")
+            self.refusals.flush()

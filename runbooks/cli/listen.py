@@ -38,6 +38,7 @@ def listen(
 
     Needs SLACK_BOT_TOKEN, and SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (--http);
     the runs' PREFECT_API_URL; the audit database (RUNBOOK_AUDIT_URL or the state dir).
+    With --http, GET /metrics counts refused requests (they are logged, not audited).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for chatty in ("httpx", "httpcore", "slack_sdk"):  # request lines, not decisions
@@ -55,4 +56,4 @@ def listen(
         pass
     finally:
         listener.stop()
-        typer.echo("listener stopped", err=True)
+        typer.echo(f"listener stopped; {listener.refusals.summary()}", err=True)

@@ -88,10 +88,13 @@ def test_listen_over_http_resumes_a_run_in_another_process(
 
     assert (forged.status, approved.status) == (401, 200)
     assert run.wait()["state"].is_completed()
-    assert refusals(approval.id) == ["invalid signature"]
+    assert refusals(approval.id) == []  # not signed by Slack: counted, never audited
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert 'runbook_listener_refused_total{reason="bad_signature"} 1' in metrics
     code, stderr = stop(process)
     assert code == 0, stderr
     assert "listening for approval clicks on http://127.0.0.1" in stderr
+    assert "listener stopped; refused 1 request (bad_signature 1)" in stderr
     for secret in (slack.bot_token, SIGNING_SECRET):
         assert secret not in stderr
 
