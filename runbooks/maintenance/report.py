@@ -45,6 +45,23 @@ class MaintenanceReport(BaseModel):
     def result(self, node: str) -> NodeResult | None:
         return next((r for r in self.nodes if r.node == node), None)
 
+    @property
+    def left_cordoned(self) -> list[str]:
+        """Nodes this run cordoned and did not give back."""
+        return [r.node for r in self.nodes if r.left == "cordoned"]
+
+    def release_hint(self) -> str | None:
+        """How to give back what the run left cordoned: `runbook release` lifts only the
+        engine's own cordons and clears their marks, unlike `kubectl uncordon`."""
+        left = self.left_cordoned
+        if not left:
+            return None
+        names = " ".join(left)
+        return (
+            f"left cordoned by this run: {', '.join(left)}; rerun to finish them, or "
+            f"`runbook release {names}` to give them back"
+        )
+
     def table(self) -> list[dict[str, str | int]]:
         rows: list[dict[str, str | int]] = []
         for r in self.nodes:
@@ -95,6 +112,9 @@ class MaintenanceReport(BaseModel):
                     f"{r.left} | {durations} |"
                 )
             lines.append("")
+        hint = self.release_hint()
+        if hint:
+            lines += [hint, ""]
         problems = [r for r in self.nodes if r.error or r.notes]
         if problems:
             lines += ["### Details", ""]
@@ -119,6 +139,9 @@ class MaintenanceReport(BaseModel):
             if r.error:
                 lines.append(f"      {r.error}")
             lines += [f"      {n}" for n in r.notes]
+        hint = self.release_hint()
+        if hint:
+            lines.append(hint)
         return "\n".join(lines)
 
 

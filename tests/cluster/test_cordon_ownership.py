@@ -4,6 +4,7 @@ take a later manual cordon for its own, and `runbook release` gives back only wh
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import uuid
 
@@ -14,7 +15,13 @@ from runbooks.audit import RecordFilter, get_store
 from runbooks.cluster import workloads
 from runbooks.maintenance.ownership import CORDONED_BY_ANNOTATION
 from runbooks.maintenance.report import MaintenanceReport
-from tests.cluster.test_maintenance_helpers import RUNBOOK, node_state, params, pods_on
+from tests.cluster.test_maintenance_helpers import (
+    RUNBOOK,
+    node_state,
+    params,
+    pods_on,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -56,9 +63,9 @@ def _by_hand(cluster, node: str, unschedulable: bool) -> None:
     cluster.core.patch_node(node, {"spec": {"unschedulable": unschedulable}})
 
 
-def _release(cluster, *args: str) -> subprocess.CompletedProcess[str]:
+def _release(cluster, *args: str, lease: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    lease = f"maint-{uuid.uuid4().hex[:8]}"
+    lease = lease or f"maint-{uuid.uuid4().hex[:8]}"
     kube = ["--kubeconfig", str(cluster.kubeconfig)]
     return subprocess.run(
         [RUNBOOK, "release", *kube, "--lease-name", lease, *args],
@@ -143,3 +150,39 @@ def test_release_gives_back_our_cordon_and_leaves_a_foreign_one_alone(
     assert f"{foreign}: left cordoned: cordoned by someone else" in out
     assert f"{stale}: left cordoned: cordoned by someone else" in out
     assert get_store().records(RecordFilter(target=ours, action="node.release"))
+
+
+def test_release_lifts_nothing_while_a_run_holds_the_lease(cluster, node_group, namespace):
+    group = node_group(2)
+    workloads.create_deployment(
+        cluster.api, namespace, "api", 1, group.node_selector, min_available=1
+    )
+    (pod,) = workloads.wait_pods_ready(cluster.api, namespace, 1)
+    workloads.wait_pdb_observed(cluster.api, namespace, "api-pdb")
+    node = pod.spec.node_name
+    lease = f"maint-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    kube = ["--kubeconfig", str(cluster.kubeconfig)]
+    run = subprocess.Popen(
+        [RUNBOOK, "maintain", *kube, node, "--drain-timeout", "120s", "--lease-name", lease],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for(lambda: node_state(cluster, [node])[node][0], what="the run cordons the node")
+
+        refused = _release(cluster, node, lease=lease)
+
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "nothing was released" in refused.stderr
+        assert node_state(cluster, [node])[node][0]  # mid-drain: still cordoned
+    finally:
+        run.send_signal(signal.SIGTERM)  # the run stops, releases the lease, leaves its cordon
+        run.communicate(timeout=60)
+
+    released = _release(cluster, node, lease=lease)
+
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert node_state(cluster, [node])[node] == (False, None)
