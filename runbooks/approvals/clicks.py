@@ -7,6 +7,10 @@ click is refused and counted, never audited: nothing ties it to a run); the appr
 and not expired; the user may approve (allow-list or user group members fetched now), is not
 the requester and has not voted; then compare-and-set. Refusals from then on are audited under
 the approval's run with the reason, and told to the clicker only.
+
+A final decision is written with ``resume_after`` set: until the run has been resumed and the
+resume audited, the row says so, and the sweep retries (Prefect down, audit append failed, the
+listener died between the write and the resume).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from slack_sdk import WebClient
@@ -34,6 +38,9 @@ log = logging.getLogger("runbooks.approvals")
 
 Transport = Literal["http", "socket"]
 _MAX_RACES = 5
+# How long a decision is left to the thread that made it before a sweep may resume it: longer
+# than resume_waiting_run's wait for the pause (15 s), so the two never resume at once.
+HANDOFF = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class ClickHandler:
         clock: Callable[[], datetime] = utcnow,
         resume: Callable[[Approval], Resumed] = resume_waiting_run,
         refusals: RefusalCounter | None = None,
+        retry_after: timedelta = timedelta(seconds=30),
     ) -> None:
         self.store = store
         self.slack = slack
@@ -112,6 +120,7 @@ class ClickHandler:
         self.clock = clock
         self.resume = resume
         self.refusals = refusals or RefusalCounter()
+        self.retry_after = retry_after
 
     def handle(self, click: Click) -> Outcome:
         reason = self._foreign(click)
@@ -134,6 +143,8 @@ class ClickHandler:
             if reason:
                 return self._refuse(click, approval, reason)
             new = with_vote(approval, user=click.user, approve=click.approve, at=now)
+            if new.state.is_final:
+                new = new.model_copy(update={"resume_after": now + HANDOFF})
             if self.store.compare_and_set(approval, new, now=now):
                 return self._after_vote(click, new)
             fresh = self.store.get(approval.id)  # someone else moved it first: look again
@@ -157,10 +168,7 @@ class ClickHandler:
         that is (a click in the instant between the post and storing its ts): allowed."""
         if not approval.slack_channel or not approval.slack_ts:
             return True
-        return (click.channel, click.message_ts) == (
-            approval.slack_channel,
-            approval.slack_ts,
-        )
+        return (click.channel, click.message_ts) == (approval.slack_channel, approval.slack_ts)
 
     def _unauthorised(self, click: Click, approval: Approval) -> str | None:
         if click.user_team and click.user_team != self.install.team_id:
@@ -214,16 +222,42 @@ class ClickHandler:
             if final
             else (f"counted {len(approval.approvers)} of {approval.policy.min_approvals}")
         )
-        trail.audit(
-            trail.DECIDE,
-            approval_id=approval.id,
-            actor=click.user,
-            approval=approval,
-            outcome=outcome_name,
-            details=self._details(click),
-        )
         resumed: Resumed | None = None
+        try:
+            trail.audit(
+                trail.DECIDE,
+                approval_id=approval.id,
+                actor=click.user,
+                approval=approval,
+                outcome=outcome_name,
+                details=self._details(click),
+            )
+        except Exception:
+            if not final:
+                raise
+            self._retry_later(approval, "the decision's audit record could not be written")
+        else:
+            if final:
+                resumed = self.carry(approval, transport=click.transport)
         if final:
+            log.info(
+                "approval %s %s by %s; run %s: %s",
+                approval.id,
+                approval.state.value,
+                click.user,
+                approval.flow_run_id,
+                resumed or "resume pending, the sweep retries",
+            )
+        # re-read: the gate may have stored the message's ts after we first read the row
+        self.show(self.store.get(approval.id) or approval)
+        return Outcome("decided" if final else "counted", state=approval.state, resumed=resumed)
+
+    def carry(self, approval: Approval, *, transport: str, retry: bool = False) -> Resumed | None:
+        """Take a recorded decision to the waiting run, audit that, then clear ``resume_after``.
+        Any failure leaves the row due, for the sweep to try again."""
+        try:
+            if retry:
+                self._audit_decision_if_missing(approval)
             resumed = self.resume(approval)
             trail.audit(
                 trail.RESUME,
@@ -231,32 +265,77 @@ class ClickHandler:
                 actor="runbook-listener",
                 approval=approval,
                 outcome=resumed,
-                details={"transport": click.transport},
+                details={"transport": transport, "retry": retry},
             )
-            log.info(
-                "approval %s %s by %s; run %s: %s",
-                approval.id,
-                approval.state.value,
-                click.user,
-                approval.flow_run_id,
-                resumed,
-            )
-        # re-read: the gate may have stored the message's ts after we first read the row
-        self.show(self.store.get(approval.id) or approval)
-        return Outcome("decided" if final else "counted", state=approval.state, resumed=resumed)
+            self.store.resume_done(approval.id)
+            return resumed
+        except Exception as exc:
+            self._retry_later(approval, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _retry_later(self, approval: Approval, why: str) -> None:
+        at = self.clock() + self.retry_after
+        log.warning(
+            "approval %s is %s but run %s was not resumed (%s); retrying after %s",
+            approval.id,
+            approval.state.value,
+            approval.flow_run_id,
+            why.splitlines()[0][:300] if why else "unknown error",
+            at.isoformat(timespec="seconds"),
+        )
+        try:
+            self.store.retry_resume_at(approval.id, at)
+        except Exception:  # the database too: the handoff lease runs out and a sweep retries
+            log.exception("could not schedule the retry for approval %s", approval.id)
+
+    def _audit_decision_if_missing(self, approval: Approval) -> None:
+        """A retry after the decision's own record failed: write it now, marked recovered."""
+        action = trail.EXPIRE if approval.state is ApprovalState.EXPIRED else trail.DECIDE
+        if trail.recorded(action, approval.id, outcome=approval.state.value):
+            return
+        voter = approval.votes[-1].user if approval.votes else "runbook-listener"
+        trail.audit(
+            action,
+            approval_id=approval.id,
+            actor=voter if action == trail.DECIDE else "runbook-listener",
+            approval=approval,
+            outcome=approval.state.value,
+            details={"recovered": True, "decided_at": str(approval.decided_at)},
+        )
 
     def expire(self, approval: Approval) -> bool:
         """Expire (once), then resume the run so the gate stops it with the reason."""
-        if not expire(self.store, self.slack, approval, now=self.clock(), actor="runbook-listener"):
+        now = self.clock()
+        if not expire(
+            self.store,
+            self.slack,
+            approval,
+            now=now,
+            actor="runbook-listener",
+            resume_after=now + HANDOFF,
+        ):
             return False
         expired = self.store.get(approval.id)
         if expired is not None:
-            self.resume(expired)
+            self.carry(expired, transport="sweep")
         return True
 
     def sweep(self) -> int:
-        """Expire every pending approval past its limit (a gate whose process died)."""
-        return sum(self.expire(a) for a in self.store.pending_expired(self.clock()))
+        """Expire every pending approval past its limit (a gate whose process died), and retry
+        every decision whose run was not resumed. Returns how many rows it moved or retried."""
+        done = sum(self.expire(a) for a in self.store.pending_expired(self.clock()))
+        return done + self.retry_resumes()
+
+    def retry_resumes(self) -> int:
+        """Resume the runs of decisions that are due (each claimed first: one listener each)."""
+        retried = 0
+        for approval in self.store.resume_due(self.clock()):
+            claimed = self.store.claim_resume(approval, until=self.clock() + HANDOFF)
+            if claimed is None:
+                continue  # another listener took it
+            retried += 1
+            self.carry(claimed, transport="sweep", retry=True)
+        return retried
 
     def show(self, approval: Approval) -> None:
         show(self.slack, approval)
@@ -272,12 +351,7 @@ class ClickHandler:
             outcome="refused",
             details={"reason": reason, **self._details(click)},
         )
-        log.info(
-            "click by %s on approval %s refused: %s",
-            click.user,
-            click.approval_id,
-            reason,
-        )
+        log.info("click by %s on approval %s refused: %s", click.user, click.approval_id, reason)
         self._tell(click, reason)
         return Outcome("refused", reason=reason, state=approval.state)
 
@@ -293,9 +367,7 @@ class ClickHandler:
         if click.channel and click.user:
             try:
                 self.slack.chat_postEphemeral(
-                    channel=click.channel,
-                    user=click.user,
-                    text=f"Not recorded: {reason}.",
+                    channel=click.channel, user=click.user, text=f"Not recorded: {reason}."
                 )
             except SlackApiError as exc:
                 log.warning("could not tell %s why: %s", click.user, exc.response.get("error"))

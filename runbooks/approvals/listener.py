@@ -1,5 +1,6 @@
 """``runbook listen``: one process that receives clicks (Socket Mode or HTTP), decides them,
-and expires approvals whose gate is gone. Several may run at once: the database decides once.
+expires approvals whose gate is gone, and retries decisions whose run was not resumed.
+Several may run at once: the database decides once.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -49,6 +51,7 @@ class Listener:
             self.web,
             discover_install(self.web, settings),
             refusals=self.refusals,
+            retry_after=timedelta(seconds=sweep_seconds),
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="click")
         self._stop = threading.Event()
@@ -68,9 +71,7 @@ class Listener:
         else:
             assert settings.app_token is not None
             self.socket = SocketListener(
-                settings.app_token.get_secret_value(),
-                self.web,
-                lambda p: self.submit(p, "socket"),
+                settings.app_token.get_secret_value(), self.web, lambda p: self.submit(p, "socket")
             )
 
     def start(self) -> Listener:
@@ -127,5 +128,5 @@ class Listener:
             try:
                 self.handler.sweep()
             except Exception:
-                log.exception("expiry sweep failed")
+                log.exception("expiry and resume sweep failed")
             self.refusals.flush()

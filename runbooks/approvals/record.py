@@ -51,6 +51,12 @@ class Approval(BaseModel):
     reason: str | None = None
     slack_channel: str | None = None
     slack_ts: str | None = None
+    resume_after: datetime | None = Field(
+        None,
+        description="Set while a decision has yet to reach the waiting run: a sweep may "
+        "(re)try the resume after this time. None once resumed and audited, and for "
+        "decisions the run made itself (its own expiry, a cancelled post).",
+    )
     version: int = 0
 
     @property

@@ -19,9 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from runbooks.approvals.database import default_engine
 from runbooks.approvals.record import Approval, ApprovalState
@@ -48,7 +51,12 @@ approvals = Table(
     Column("slack_channel", String(64)),
     Column("slack_ts", String(64)),
     Column("version", Integer, nullable=False, default=0),
+    # decided, not yet resumed: retry after this time (added after the first release)
+    Column("resume_after", DateTime),
 )
+
+
+_TIMES = ("requested_at", "expires_at", "decided_at", "resume_after")
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -68,6 +76,20 @@ class ApprovalStore:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or default_engine()
         metadata.create_all(self.engine, tables=[approvals])
+        self._add_resume_after()
+
+    def _add_resume_after(self) -> None:
+        """Tables created before ``resume_after`` existed get the column (NULL: nothing due)."""
+        columns = {c["name"] for c in inspect(self.engine).get_columns("approvals")}
+        if "resume_after" in columns:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE approvals ADD COLUMN resume_after TIMESTAMP"))
+        except DBAPIError:  # another process added it first
+            columns = {c["name"] for c in inspect(self.engine).get_columns("approvals")}
+            if "resume_after" not in columns:
+                raise
 
     def create(self, approval: Approval) -> None:
         with self.engine.begin() as conn:
@@ -79,7 +101,7 @@ class ApprovalStore:
         if row is None:
             return None
         data = dict(row._mapping)
-        for key in ("requested_at", "expires_at", "decided_at"):
+        for key in _TIMES:
             data[key] = _aware(data[key])
         return Approval.model_validate(data)
 
@@ -114,6 +136,7 @@ class ApprovalStore:
                     votes=[v.model_dump(mode="json") for v in new.votes],
                     decided_at=_naive_utc(new.decided_at),
                     reason=new.reason,
+                    resume_after=_naive_utc(new.resume_after),
                     version=seen.version + 1,
                 )
             )
@@ -131,9 +154,59 @@ class ApprovalStore:
             found = [self.get(i) for i in ids]
         return [a for a in found if a is not None]
 
+    # --- decided, not yet resumed --------------------------------------------------------------
+    def resume_due(self, now: datetime) -> list[Approval]:
+        """Decisions whose run has not been resumed, and whose retry time has come."""
+        with self.engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(approvals.c.id).where(
+                        approvals.c.state != ApprovalState.PENDING.value,
+                        approvals.c.resume_after <= _naive_utc(now),
+                    )
+                ).scalars()
+            )
+        found = [self.get(i) for i in ids]
+        return [a for a in found if a is not None]
+
+    def claim_resume(self, seen: Approval, *, until: datetime) -> Approval | None:
+        """Take the retry (so one listener of several does it); the claim lapses at ``until``.
+        The claimed row, or None if another listener moved it first."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(approvals)
+                .where(
+                    approvals.c.id == seen.id,
+                    approvals.c.version == seen.version,
+                    approvals.c.state != ApprovalState.PENDING.value,
+                    approvals.c.resume_after.is_not(None),
+                )
+                .values(resume_after=_naive_utc(until), version=seen.version + 1)
+            )
+        return self.get(seen.id) if result.rowcount == 1 else None
+
+    def retry_resume_at(self, approval_id: str, at: datetime) -> None:
+        """The resume failed: due again at ``at``."""
+        self._set_resume_after(approval_id, at)
+
+    def resume_done(self, approval_id: str) -> None:
+        """The run was resumed (or is past needing it) and that is audited: nothing due."""
+        self._set_resume_after(approval_id, None)
+
+    def _set_resume_after(self, approval_id: str, at: datetime | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(approvals)
+                .where(
+                    approvals.c.id == approval_id,
+                    approvals.c.state != ApprovalState.PENDING.value,
+                )
+                .values(resume_after=_naive_utc(at))
+            )
+
     @staticmethod
     def _row(approval: Approval) -> dict[str, object]:
         data = approval.model_dump(mode="json")
-        for key in ("requested_at", "expires_at", "decided_at"):
+        for key in _TIMES:
             data[key] = _naive_utc(getattr(approval, key))
         return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runbooks.approvals.record import Approval
-from runbooks.audit import NewRecord, get_store
+from runbooks.audit import NewRecord, RecordFilter, get_store
 
 REQUEST = "approval.request"
 DECIDE = "approval.decide"
@@ -42,3 +42,9 @@ def audit(
         details=details or {},
     )
     return get_store().append(record).seq
+
+
+def recorded(action: str, approval_id: str, *, outcome: str) -> bool:
+    """Is there already an ``action`` record with ``outcome`` for this approval?"""
+    query = RecordFilter(target=approval_id, target_kind="approval", action=action, outcome=outcome)
+    return bool(get_store().records(query))

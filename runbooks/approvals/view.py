@@ -43,14 +43,24 @@ def show(slack: WebClient, approval: Approval, attempts: int = 2) -> bool:
 
 
 def expire(
-    store: ApprovalStore, slack: WebClient, approval: Approval, *, now: datetime, actor: str
+    store: ApprovalStore,
+    slack: WebClient,
+    approval: Approval,
+    *,
+    now: datetime,
+    actor: str,
+    resume_after: datetime | None = None,
 ) -> bool:
-    """Pending → expired, once across every process; audited and shown. True if this call did it."""
+    """Pending → expired, once across every process; audited and shown. True if this call did it.
+
+    ``resume_after``: the listener expires for a run that waits elsewhere, so the row stays due
+    for a resume until that is done; the gate expiring its own approval passes None."""
     expired = approval.model_copy(
         update={
             "state": ApprovalState.EXPIRED,
             "decided_at": now,
             "reason": "nobody decided before the time limit",
+            "resume_after": resume_after,
         }
     )
     if not store.compare_and_set(approval, expired, now=now):
