@@ -208,7 +208,7 @@ def _publish_head(context: AuditContext, seq: int, digest: str, checkpoint: str 
         )
         create_markdown_artifact(
             markdown=run_head_markdown(
-                context.runbook, context.flow_run_id, seq, digest, checkpoint
+                context.runbook, context.flow_run_id, seq, digest, checkpoint, get_store().location
             ),
             key=head_artifact_key(context.runbook),
             description=f"Audit chain head after run {context.flow_run_id}: record {seq}",

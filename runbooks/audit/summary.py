@@ -19,13 +19,24 @@ def artifact_key(runbook: str) -> str:
     return f"audit-{slug}"[:100]
 
 
+HEAD_ARTIFACT_PREFIX = "audit-head-"
+# How `verify --prefect` reads a head back from the artifact: the store line and the command.
+HEAD_STORE = re.compile(r"^Store: `([^`]+)`$", re.MULTILINE)
+HEAD_ANCHOR = re.compile(r"^runbook audit verify --anchor (\d+):([0-9a-f]{64})$", re.MULTILINE)
+
+
 def head_artifact_key(runbook: str) -> str:
     """The key of the artifact that keeps a run's final chain head beside the run."""
-    return f"audit-head-{artifact_key(runbook).removeprefix('audit-')}"[:100]
+    return f"{HEAD_ARTIFACT_PREFIX}{artifact_key(runbook).removeprefix('audit-')}"[:100]
 
 
 def run_head_markdown(
-    runbook: str, flow_run_id: str | None, seq: int, digest: str, checkpoint: str | None
+    runbook: str,
+    flow_run_id: str | None,
+    seq: int,
+    digest: str,
+    checkpoint: str | None,
+    store: str,
 ) -> str:
     """The chain's head as this run left it: a copy outside the audit database, so deleting
     the run's records later (and rewinding the head) shows against it."""
@@ -41,9 +52,12 @@ def run_head_markdown(
             "",
             f"Run {run} wrote its last audit record as **record {seq}**, hash `{digest}`.",
             "",
+            f"Store: `{store}`",
+            "",
             kept,
             "",
-            "Check later that the trail still holds it (records deleted, head rewound):",
+            "Check later that the trail still holds it (records deleted, head rewound), by hand",
+            "or for every run at once with `runbook audit verify --prefect`:",
             "",
             "```",
             f"runbook audit verify --anchor {seq}:{digest}",

@@ -235,9 +235,13 @@ PublicKey = Annotated[
 
 
 def _checked(
-    anchor: str | None, anchors_file: Path | None, public_key: Path | None
-) -> tuple[AuditStore, Verdict, CheckpointReading]:
-    """The chain walked against ``--anchor`` and every signed checkpoint of this store."""
+    anchor: str | None,
+    anchors_file: Path | None,
+    public_key: Path | None,
+    prefect: bool = False,
+) -> tuple[AuditStore, Verdict, CheckpointReading, int | None]:
+    """The chain walked against ``--anchor``, every signed checkpoint of this store and,
+    with ``prefect``, every run head its Prefect artifacts kept (and how many there were)."""
     try:
         kept = Anchor.parse(anchor) if anchor else None
     except ValueError as exc:
@@ -249,7 +253,16 @@ def _checked(
         )
     except AnchorConfigError as exc:
         raise UserError(str(exc)) from None
-    return store, store.verify(kept, reading.anchors), reading
+    witnessed: list[Anchor] = []
+    if prefect:
+        from runbooks.audit.prefect_heads import PrefectUnavailable, read_prefect_heads
+
+        try:
+            witnessed, _ = read_prefect_heads(store.location)
+        except PrefectUnavailable as exc:
+            raise AuditStoreError(f"--prefect: {exc}") from None
+    verdict = store.verify(kept, [*reading.anchors, *witnessed])
+    return store, verdict, reading, (len(witnessed) if prefect else None)
 
 
 def _checkpoints_line(reading: CheckpointReading) -> str:
@@ -287,13 +300,21 @@ def verify(
             "installations that anchor, a missing checkpoint file is itself tampering.",
         ),
     ] = False,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="Also check the final record each run left on its Prefect artifact "
+            "(audit-head-<runbook>), read from PREFECT_API_URL.",
+        ),
+    ] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Check the whole hash chain, and that it still holds every signed checkpoint; exit 1 and
     name the first broken record (or checkpoint line) if tampered with."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
-        store, verdict, reading = _checked(anchor, anchors_file, public_key)
+        store, verdict, reading, run_heads = _checked(anchor, anchors_file, public_key, prefect)
     if require_checkpoints and reading.newest is None:
         reading.problems.append(
             f"{reading.path}: no signed checkpoint of this store "
@@ -315,6 +336,7 @@ def verify(
                     "checkpoints": len(reading.anchors),
                     "newest_checkpoint_seq": reading.newest.seq if reading.newest else None,
                     "checkpoint_problems": reading.problems,
+                    "prefect_run_heads": run_heads,
                 }
             )
         )
@@ -339,6 +361,8 @@ def verify(
                 f"anchor to keep: {verdict.head_seq}:{verdict.head_hash[:16]}"
             )
             typer.echo(_checkpoints_line(reading), err=True)
+            if run_heads is not None:
+                typer.echo(f"checked against {run_heads} run head(s) kept by Prefect", err=True)
     if not ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -359,7 +383,7 @@ def anchor(
             )
         if anchors_file is not None:
             settings = settings.model_copy(update={"file": anchors_file})
-        store, verdict, reading = _checked(None, anchors_file, public_key)
+        store, verdict, reading, _ = _checked(None, anchors_file, public_key)
         problems = [str(verdict.first_break)] if verdict.first_break else []
         problems += reading.problems
         if problems:

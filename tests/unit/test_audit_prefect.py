@@ -210,3 +210,47 @@ def test_a_run_keeps_its_final_chain_head_in_an_artifact_an_event_and_a_checkpoi
 
         events = _wait_for(head_events)
     assert events and events[0].payload["seq"] == last.seq
+
+
+def test_verify_with_prefect_reports_records_deleted_after_a_run_without_any_key(
+    prefect_server: str, store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No signing key configured: the run heads Prefect keeps still expose the issue's attack
+    (delete the newest records, rewind audit_head)."""
+    from sqlalchemy import text
+
+    monkeypatch.delenv("RUNBOOK_AUDIT_ANCHOR_KEY", raising=False)
+    demo_maintenance("worker-11")
+    run_id = demo_maintenance("worker-12")
+    last = store.records(RecordFilter(flow_run_id=run_id))[-1]
+    verify = [sys.executable, "-m", "runbooks.cli.main", "audit", "verify", "--prefect"]
+    clean = subprocess.run(
+        verify, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "run head(s) kept by Prefect" in clean.stderr
+
+    keep = next(r for r in store.records() if r.seq == last.seq - 1)
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(text("DELETE FROM audit_records WHERE seq > :s"), {"s": keep.seq})
+        conn.execute(
+            text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": keep.seq, "h": keep.hash}
+        )
+    assert store.verify().ok
+    broken = subprocess.run(
+        verify, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert broken.returncode == 1, broken.stdout
+    assert f"BROKEN at record {last.seq}: missing (deleted)" in broken.stderr
+    assert f"Prefect artifact audit-head-audit-demo-maintenance of run {run_id}" in broken.stderr
+
+
+def test_verify_with_prefect_but_no_prefect_api_says_so_in_one_line(store: AuditStore) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    verify = [sys.executable, "-m", "runbooks.cli.main", "audit", "verify", "--prefect"]
+    done = subprocess.run(verify, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == "error: --prefect: no Prefect API configured (PREFECT_API_URL is unset)"
+    )
