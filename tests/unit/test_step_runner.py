@@ -54,7 +54,9 @@ def test_inside_a_flow_run_steps_are_task_runs_with_the_same_results() -> None:
         runner = current_runner()
         assert isinstance(runner, PrefectRunner) and runner.flow_run_id
         results = runner.each(check, ["x", "y"], key_arg="check_id", fail="y")
-        return {k: (type(v).__name__ if isinstance(v, Exception) else v) for k, v in results.items()}
+        return {
+            k: (type(v).__name__ if isinstance(v, Exception) else v) for k, v in results.items()
+        }
 
     with prefect_test_harness():
         assert verify_demo() == {"x": "x by nobody", "y": "RuntimeError"}
