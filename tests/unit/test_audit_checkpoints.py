@@ -342,3 +342,16 @@ def test_concurrent_runs_in_several_processes_keep_every_checkpoint_valid(
     assert len(anchor_file(tmp_path).read_text().splitlines()) == 45
     code, out, err = verify()
     assert code == 0 and "intact: 90 records" in out and "45 signed checkpoint(s)" in err, err
+
+
+def test_a_run_without_a_key_still_logs_its_final_head(
+    store: AuditStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    import logging
+
+    monkeypatch.delenv("RUNBOOK_AUDIT_ANCHOR_KEY")
+    with caplog.at_level(logging.INFO, logger="tasks.audit"):
+        maintenance_run("run-log", ["worker-1"])
+    last = store.records()[-1]
+    assert f"run run-log ended at record {last.seq} (hash {last.hash})" in caplog.text
+    assert not anchor_file(tmp_path).exists()
