@@ -157,12 +157,6 @@ class LeaseSettings(BaseModel):
         description="How long to wait for a Lease another run holds (until it is released "
         "or expires) instead of halting at once; 0s: do not wait.",
     )
-    wait: Duration = Field(
-        default="0s",
-        validate_default=True,
-        description="How long to wait for a Lease another run holds (until it is released "
-        "or expires) instead of halting at once; 0s: do not wait.",
-    )
 
     @field_validator("duration")
     @classmethod
