@@ -15,6 +15,7 @@ from runbooks.settings import get_settings
 
 COMPONENTS = (
     "etcd",
+    "etcdutl",  # not run by the cluster: the backup checks' snapshot status and restore drill
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",

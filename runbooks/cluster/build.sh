@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, kwok) from the Go module proxy into a cache keyed by every version that shapes it.
-# Idempotent: a complete cache dir is reused in a second. A lock keeps two builds from colliding.
+# Build the local control plane (etcd and etcdutl, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, kwok) from the Go module proxy into a cache keyed by every version
+# that shapes it. Idempotent: a complete cache dir is reused in a second; one built before etcdutl
+# joined the set gets only etcdutl added (same etcd module version: no rebuild of the rest).
+# A lock keeps two builds from colliding.
 # Prints the cache dir on stdout; progress and timings go to stderr.
 set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
@@ -15,14 +17,34 @@ if (( minor < 26 )); then
   exit 1
 fi
 OUT="${CACHE_ROOT}/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_$(go env GOVERSION)"
-want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
-have_all() { local b; for b in "${want[@]}"; do [[ -x "$1/bin/$b" ]] || return 1; done; [[ -d "$1/stages" ]]; }
+base=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+want=("${base[@]}" etcdutl)
+have() { local b; for b in "${@:2}"; do [[ -x "$1/bin/$b" ]] || return 1; done; [[ -d "$1/stages" ]]; }
+have_all() { have "$1" "${want[@]}"; }
 log() { echo "[build] $*" >&2; }
 started=$(date +%s)
 mkdir -p "${CACHE_ROOT}"; exec 9>"${CACHE_ROOT}/.lock"; flock 9
 if have_all "${OUT}"; then log "cached: ${OUT} ($(( $(date +%s) - started ))s)"; echo "${OUT}"; exit 0; fi
+work="$(mktemp -d)"
+
+# etcdutl (snapshot status/restore for the backup checks) from the etcd release etcd came from.
+build_etcdutl() (
+  cd "${work}" && mkdir -p etcdutl && cd etcdutl
+  go mod init example.invalid/kr/etcdutl >/dev/null 2>&1
+  go get -tool "go.etcd.io/etcd/etcdutl/v3@${ETCD_VERSION}"
+  go build -ldflags "-s -w" -o "$1" go.etcd.io/etcd/etcdutl/v3
+)
+timed() { local t0; t0=$(date +%s); "$@"; log "$1 took $(( $(date +%s) - t0 ))s"; }
+if have "${OUT}" "${base[@]}"; then
+  trap 'rm -rf "${work}" "${OUT}/bin/etcdutl.partial.$$"' EXIT
+  log "adding etcdutl ${ETCD_VERSION} to ${OUT}"
+  timed build_etcdutl "${OUT}/bin/etcdutl.partial.$$"
+  mv "${OUT}/bin/etcdutl.partial.$$" "${OUT}/bin/etcdutl"
+  "${OUT}/bin/etcdutl" version | head -1 >&2
+  log "done in $(( $(date +%s) - started ))s: ${OUT}"; echo "${OUT}"; exit 0
+fi
 TMP_OUT="${OUT}.partial.$$"; BIN="${TMP_OUT}/bin"; mkdir -p "${BIN}"
-work="$(mktemp -d)"; trap 'rm -rf "${work}" "${TMP_OUT}"' EXIT
+trap 'rm -rf "${work}" "${TMP_OUT}"' EXIT
 
 build_k8s() (
   cd "${work}" && mkdir k8s && cd k8s && go mod init example.invalid/kr/k8s >/dev/null 2>&1
@@ -56,9 +78,8 @@ build_kwok() (
   cp -r "$(go env GOMODCACHE)/sigs.k8s.io/kwok@${KWOK_VERSION}/kustomize/stage" "${TMP_OUT}/stages"
   chmod -R u+w "${TMP_OUT}/stages"
 )
-timed() { local t0; t0=$(date +%s); "$@"; log "$1 took $(( $(date +%s) - t0 ))s"; }
 log "building into ${OUT} (first build takes tens of minutes: ~7 Go binaries from source)"
-timed build_kwok; timed build_etcd; timed build_k8s
+timed build_kwok; timed build_etcd; timed build_etcdutl "${BIN}/etcdutl"; timed build_k8s
 "${BIN}/kube-apiserver" --version >&2; "${BIN}/etcd" --version | head -1 >&2; "${BIN}/kwok" --version >&2 || true
 rm -rf "${OUT}"; mv "${TMP_OUT}" "${OUT}"
 log "done in $(( $(date +%s) - started ))s: ${OUT}"

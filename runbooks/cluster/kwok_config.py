@@ -1,5 +1,6 @@
 """KWOK's configuration: the full default stage set plus the chaos stage for NotReady on demand,
-and pod deletion that is immediate unless a pod asks to take its time.
+pod deletion that is immediate unless a pod asks to take its time, and Job pods that exit with
+the code a test asks for (kwok_job_exit.py).
 
 Passing any Stage replaces all of KWOK's defaults, so every stage the cluster needs is listed here;
 without pod-ready pods never become Ready, without pod-delete evicted pods never go away.
@@ -8,6 +9,8 @@ without pod-ready pods never become Ready, without pod-delete evicted pods never
 from __future__ import annotations
 
 from pathlib import Path
+
+from runbooks.cluster.kwok_job_exit import job_exit_stages, without_exit_annotation
 
 STAGE_FILES = (
     "node/fast/node-initialize.yaml",
@@ -108,9 +111,17 @@ options:
 """
 
 
+# KWOK's pod-complete, minus pods a test ends itself (see kwok_job_exit.py).
+_POD_COMPLETE = "pod/fast/pod-complete.yaml"
+
+
 def write_kwok_config(stages_dir: Path, target: Path) -> None:
     parts = [_HEADER]
     for relative in STAGE_FILES:
-        parts.append("---\n" + (stages_dir / relative).read_text().rstrip() + "\n")
+        text = (stages_dir / relative).read_text()
+        if relative == _POD_COMPLETE:
+            text = without_exit_annotation(text)
+        parts.append("---\n" + text.rstrip() + "\n")
     parts.append("---\n" + POD_DELETE_STAGES)
+    parts.append("---\n" + job_exit_stages())
     target.write_text("".join(parts))
