@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Column, MetaData, Table, insert
+import pytest
+from sqlalchemy import Column, Engine, MetaData, Table, insert
 
 from runbooks.approvals import store as store_module
 from runbooks.approvals.policy import ApproverPolicy
@@ -16,6 +17,16 @@ from runbooks.approvals.store import ApprovalStore
 from runbooks.audit import AuditStore
 
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    """The audit store's own engine, as in production: SQLite, and a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'audit.db'}"
+    else:
+        url = str(request.getfixturevalue("postgres_server").create_database("resume_due"))
+    return AuditStore(url).engine
 
 
 def decided(store: ApprovalStore, resume_after: datetime | None) -> Approval:
@@ -41,8 +52,8 @@ def decided(store: ApprovalStore, resume_after: datetime | None) -> Approval:
     return stored
 
 
-def test_a_decision_is_due_for_a_resume_only_after_its_time(tmp_path: Path):
-    store = ApprovalStore(AuditStore(f"sqlite:///{tmp_path / 'a.db'}").engine)
+def test_a_decision_is_due_for_a_resume_only_after_its_time(engine: Engine):
+    store = ApprovalStore(engine)
     later = decided(store, NOW + timedelta(seconds=60))
     now_due = decided(store, NOW)
     resumed = decided(store, None)
@@ -54,8 +65,8 @@ def test_a_decision_is_due_for_a_resume_only_after_its_time(tmp_path: Path):
     assert store.get(now_due.id).state is ApprovalState.APPROVED  # type: ignore[union-attr]
 
 
-def test_two_listeners_claim_a_due_resume_once(tmp_path: Path):
-    store = ApprovalStore(AuditStore(f"sqlite:///{tmp_path / 'a.db'}").engine)
+def test_two_listeners_claim_a_due_resume_once(engine: Engine):
+    store = ApprovalStore(engine)
     approval = decided(store, NOW)
     until = NOW + timedelta(seconds=60)
 
@@ -69,8 +80,7 @@ def test_two_listeners_claim_a_due_resume_once(tmp_path: Path):
     assert store.get(approval.id).resume_after is None  # type: ignore[union-attr]
 
 
-def test_a_table_from_before_gains_the_column_with_nothing_due(tmp_path: Path):
-    engine = AuditStore(f"sqlite:///{tmp_path / 'old.db'}").engine
+def test_a_table_from_before_gains_the_column_with_nothing_due(engine: Engine):
     old = MetaData()
     columns = [c for c in store_module.approvals.columns if c.name != "resume_after"]
     table = Table("approvals", old, *(Column(c.name, c.type) for c in columns))
