@@ -17,7 +17,7 @@ from runbooks.maintenance.params import MaintenanceAction
 from runbooks.operator_config import load_operator_config
 from tasks import audit
 from tasks.kube.jobs import render_job, run_job
-from tasks.kube.retry import INTERRUPT
+from tasks.kube.retry import INTERRUPT, LEASE_LOST, stop_reason
 
 OUTPUT_KEPT = 4000  # characters of stdout/stderr kept in the report and the audit trail
 
@@ -50,6 +50,8 @@ def run_command(argv: list[str], timeout: float) -> str:
         except subprocess.TimeoutExpired:  # retrying communicate() loses no output
             if INTERRUPT.is_set():
                 why = "was stopped: the run was interrupted"
+            elif LEASE_LOST.is_set():  # as for an interrupt: the run must stop changing things
+                why = f"was stopped: {stop_reason()}"
             elif time.monotonic() >= deadline:
                 why = f"timed out after {format_duration(timeout)}"
             else:

@@ -19,7 +19,7 @@ from runbooks.maintenance.job_manifest import (
     job_name,
 )
 from tasks.kube import client as kube
-from tasks.kube.retry import INTERRUPT, TURN_SECONDS, retrying, watch_can_resume
+from tasks.kube.retry import TURN_SECONDS, retrying, stop_reason, watch_can_resume
 
 __all__ = ["JobFailed", "job_name", "render_job", "run_job"]
 
@@ -54,8 +54,9 @@ def run_job(target: KubeTarget, manifest: dict[str, Any], timeout: float) -> str
         verdict = _verdict(job)
         if verdict is not None:
             return verdict
-        if INTERRUPT.is_set():  # the Job runs on; a retry of this run adopts it
-            raise JobFailed(f"waiting for job {namespace}/{name} interrupted by the operator")
+        stopping = stop_reason()  # interrupted, or the Lease lost
+        if stopping:  # the Job runs on; a retry of this run adopts it
+            raise JobFailed(f"waiting for job {namespace}/{name} stopped: {stopping}")
         left = deadline - time.monotonic()
         if left <= 0:
             raise JobFailed(f"job {namespace}/{name} did not finish in {format_duration(timeout)}")

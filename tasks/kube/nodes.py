@@ -32,7 +32,7 @@ from runbooks.maintenance.ownership import (
 from tasks import audit
 from tasks.kube import client as kube
 from tasks.kube.convert import node_info
-from tasks.kube.retry import INTERRUPT, TURN_SECONDS, retrying, watch_can_resume
+from tasks.kube.retry import TURN_SECONDS, retrying, stop_reason, watch_can_resume
 
 log = logging.getLogger("kube_runbooks.nodes")
 
@@ -277,8 +277,9 @@ def wait_ready(
         if back(info):
             return info
         left = deadline - time.monotonic()
-        if INTERRUPT.is_set():
-            raise NodeNotReady(f"waiting for node {name} interrupted by the operator")
+        stopping = stop_reason()  # interrupted, or the maintenance Lease lost
+        if stopping:
+            raise NodeNotReady(f"waiting for node {name} stopped: {stopping}")
         if left <= 0:
             waited = format_duration(timeout)
             if previous_boot_id is not None and info.boot_id == previous_boot_id:

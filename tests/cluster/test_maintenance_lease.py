@@ -275,3 +275,39 @@ def test_wait_for_lease_waits_for_the_holder_to_stop_renewing_and_then_proceeds(
     assert takeover.details["previous_holder"] == FOREIGN
     assert "not renewed for 5s" in takeover.details["takeover"]
     assert node_state(cluster, group.names) == {n: (False, None) for n in group.names}
+
+
+def test_lease_lost_during_the_action_stops_it_like_an_interrupt_and_uncordons_nothing(
+    cluster, node_group, foreign
+):
+    group = node_group(2)
+    first, second = group.names
+    name = f"maint-{uuid.uuid4().hex[:8]}"
+    run = params(
+        cluster,
+        group,
+        nodes=[first, second],
+        selector=None,
+        lease={"name": name, "duration": "6s"},
+        action={"kind": "command", "command": "sleep 120", "timeout": "5m"},
+    )
+    result: list[MaintenanceReport] = []
+    thread = threading.Thread(target=lambda: result.append(run_local(run)))
+    with UnschedulableWatcher(cluster, group.selector) as watcher:
+        thread.start()
+        wait_for(lambda: node_state(cluster, [first])[first][0], what="the run cordons")
+        time.sleep(2.0)  # no pods to drain: the command is running now
+        ForeignHolder(cluster, name, 6, timedelta(0)).take()
+        taken = time.monotonic()
+        thread.join(timeout=40)
+        stopped_after = time.monotonic() - taken
+    assert result, "the action ran on after the Lease was lost"
+    (report,) = result
+
+    assert stopped_after < 10  # the renewal (2 s) sees it, the command is stopped within 1 s
+    assert report.status == "halted" and "lease lost" in report.message
+    row = report.result(first)
+    assert row is not None and row.failed_step == "action"
+    assert "was stopped: the maintenance Lease was lost" in (row.error or "")
+    assert watcher.ever_out == {first}
+    assert node_state(cluster, [first])[first][0]  # not uncordoned: the new holder decides
