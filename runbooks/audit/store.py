@@ -60,6 +60,11 @@ class AuditStoreError(RuntimeError):
     """The audit store cannot be reached or used; the message names the store and the cause."""
 
 
+class AuditStoreConfigError(AuditStoreError, ValueError):
+    """The audit URL cannot be used as configured (unreadable, an unsupported database or
+    driver, the driver not installed): the operator's input, so the CLI exits 2, not 1."""
+
+
 def default_url() -> str:
     """``RUNBOOK_AUDIT_URL``, else ``sqlite:///<state dir>/audit.db``."""
     settings = get_settings()
@@ -73,13 +78,15 @@ def _normalise(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise AuditStoreError(f"audit store URL {url!r} is not a SQLAlchemy URL: {exc}") from None
+        raise AuditStoreConfigError(
+            f"audit store URL {url!r} is not a SQLAlchemy URL: {exc}"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise AuditStoreError(
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise AuditStoreConfigError(
             f"audit store URL {parsed.render_as_string(hide_password=True)!r}: "
-            "only sqlite:/// and postgresql:// are supported"
+            "only sqlite:/// and postgresql:// (postgresql+psycopg://) are supported"
         )
     return parsed
 
@@ -118,7 +125,13 @@ class AuditStore:
             if self.url.database and self.url.database != ":memory:":
                 self._lock_path = f"{self.url.database}.lock"
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            try:
+                self.engine = create_engine(self.url, pool_pre_ping=True)
+            except ImportError as exc:  # the driver is an extra, not installed by default
+                raise AuditStoreConfigError(
+                    f"audit store {self.location}: the PostgreSQL driver ({exc.name or exc}) "
+                    "is not installed: pip install 'kube-runbooks[postgres]'"
+                ) from None
         self._ready = False
         self._lock = threading.Lock()
 

@@ -22,17 +22,31 @@ class UserError(ValueError):
     """Bad input from the person at the keyboard: reported in one line, exit 2."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (a driver's may run to several), or its type."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """2 for bad input, 1 for the rest. The project's input errors (UserError, the kubeconfig's,
+    the audit URL's, an invalid request) are ValueErrors, so a failure class that is also a
+    ValueError (e.g. AuditStoreConfigError) is reported as the user's mistake."""
+    return EXIT_BAD_INPUT if isinstance(exc, ValueError) else EXIT_FAILED
+
+
 @contextmanager
 def reported_errors(*failures: type[BaseException]) -> Iterator[None]:
-    """Report ``UserError`` (exit 2) and the given environment failures (exit 1) in one line."""
+    """Report ``UserError`` (exit 2) and the given failures (exit 1, or 2 when one is also a
+    ValueError) in one line."""
     try:
         yield
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except failures as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED) from None
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        raise typer.Exit(exit_code_for(exc)) from None
 
 
 # typer vendors click; its UsageError is BadParameter's base (no public name of its own).

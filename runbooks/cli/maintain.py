@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
+from runbooks.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for, one_line
 from runbooks.identity import started_from_cli
 
 app = typer.Typer()
@@ -192,6 +192,12 @@ def maintain(
         operator_rules(params)
     except InvalidRequest as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    from runbooks.audit import AuditStoreError, get_store
+
+    try:  # an unusable audit URL is refused before the cluster is read, not at the first cordon
+        get_store()
+    except AuditStoreError as exc:
+        raise _fail(one_line(exc), exit_code_for(exc)) from None
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -212,10 +218,12 @@ def maintain(
             "and a rerun finishes them (or `runbook release NODE...` gives them back)",
             EXIT_FAILED,
         ) from None
-    from tasks.kube.client import KubeConfigError
+    from tasks.kube.client import KubeConfigError, KubeUnreachable
 
     if isinstance(report, KubeConfigError | InvalidRequest):
         raise _fail(str(report), EXIT_BAD_INPUT)
+    if isinstance(report, KubeUnreachable | AuditStoreError):  # one line, exit 1 (or 2)
+        raise _fail(one_line(report), exit_code_for(report))
     if isinstance(report, BaseException):
         raise _fail(f"{type(report).__name__}: {report}", EXIT_FAILED)
     if output == "json":
@@ -234,12 +242,13 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _run(params: Any) -> Any:
     """The report, or the exception the flow ended with."""
     from flows.rolling_maintenance import rolling_node_maintenance, run_local
-    from tasks.kube.client import KubeConfigError
+    from runbooks.audit import AuditStoreError
+    from tasks.kube.client import KubeConfigError, KubeUnreachable
 
     if not os.environ.get("PREFECT_API_URL"):
         try:
             return run_local(params)
-        except KubeConfigError as exc:
+        except (KubeConfigError, KubeUnreachable, AuditStoreError) as exc:
             return exc
     state = rolling_node_maintenance(params, return_state=True)
     return state.result(raise_on_failure=False)
