@@ -42,6 +42,7 @@ app = typer.Typer(
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_LAST = 2**62  # the store's record numbers are 64-bit integers
 
 
 def parse_time(text: str, option: str, now: datetime | None = None) -> datetime:
@@ -49,7 +50,13 @@ def parse_time(text: str, option: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     match = _DURATION.match(text.strip())
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # before year 1, or more days than a timedelta holds
+            raise UserError(
+                f"{option} {text!r} is too far back: give a duration ago that ends after "
+                "year 1 (e.g. 30d) or an ISO date"
+            ) from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -119,6 +126,8 @@ def build_filter(
     end = parse_time(until, "--until") if until else None
     if day:
         start = parse_time(day, "--day").replace(hour=0, minute=0, second=0, microsecond=0)
+        if start.date() == start.date().max:
+            raise UserError(f"--day {day!r} is too far ahead: the last day is 9999-12-30")
         end = start + timedelta(days=1)
     if start and end and start >= end:
         raise UserError(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
@@ -194,8 +203,8 @@ def show(
     """Show records, oldest first; an intent with no outcome is marked NO OUTCOME."""
     with reported_errors(AuditStoreError):
         output = parse_output(output)
-        if last is not None and last < 1:
-            raise UserError(f"--last {last}: give a number of records, 1 or more")
+        if last is not None and not 1 <= last <= MAX_LAST:
+            raise UserError(f"--last {last}: give a number of records, 1 to {MAX_LAST}")
         query = build_filter(
             run, node, target, actor, action, runbook, since, until, day, last, outcome
         )

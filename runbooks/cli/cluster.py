@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Annotated
 
@@ -16,7 +17,23 @@ app = typer.Typer(
     help="Run a local Kubernetes control plane (etcd, apiserver, KCM, scheduler, KWOK)."
 )
 
-NameOption = Annotated[str, typer.Option("--name", help="Cluster name; several can run at once.")]
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _cluster_name(value: str) -> str:
+    """The name becomes a directory under the state dir: no '/', no '..', no spaces."""
+    if not _CLUSTER_NAME.match(value):
+        raise typer.BadParameter(
+            f"{value!r} is not a cluster name (letters, digits, '-', '_', '.', starting with a "
+            "letter or digit, at most 63)"
+        )
+    return value
+
+
+NameOption = Annotated[
+    str,
+    typer.Option("--name", help="Cluster name; several can run at once.", callback=_cluster_name),
+]
 _FAILURES = (launcher.ClusterError, BuildError, TimeoutError)
 
 

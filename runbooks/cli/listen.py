@@ -15,11 +15,11 @@ from runbooks.approvals.listener import Listener
 from runbooks.cli.errors import UserError, reported_errors
 
 
-def _address(value: str) -> tuple[str, int]:
+def _address(value: str, option: str = "--http") -> tuple[str, int]:
     """``HOST:PORT``, or ``PORT`` / ``:PORT`` for 127.0.0.1 (never all interfaces by default)."""
     host, _, port = value.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(f"--http wants HOST:PORT or PORT (e.g. 127.0.0.1:3000), got {value!r}")
+        raise UserError(f"{option} wants HOST:PORT or PORT (e.g. 127.0.0.1:3000), got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

@@ -42,6 +42,7 @@ def project_root() -> Path:
 
 
 DEFAULT_POOL = "runbooks-process"
+MAX_GRACE = 3600.0  # seconds a part may take to stop; a worker finishing a drain needs minutes
 
 
 class ServeFailed(RuntimeError):
@@ -262,6 +263,12 @@ def serve(
     with reported_errors(ServeFailed):
         if not 1 <= port <= 65535:
             raise UserError(f"--port {port} is not a TCP port (1-65535)")
+        if not 0 < grace <= MAX_GRACE:  # also refuses nan; before anything is started
+            raise UserError(f"--grace {grace}: give seconds, more than 0 and at most {MAX_GRACE}")
+        if listen_http is not None:
+            from runbooks.cli.listen import _address
+
+            _address(listen_http, "--listen-http")  # the listener's own check, said now
         root = project_root()
         if deploy and not (root / PREFECT_FILE).exists():
             raise UserError(

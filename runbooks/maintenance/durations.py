@@ -8,10 +8,15 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# Nothing the engine waits for (a drain, an action, a lease, a blocker) is sensibly longer than
+# a year; a bound keeps every timer downstream in range (socket timeouts, the Lease's int32
+# seconds) instead of failing mid-run on a typo such as 99999999999999d.
+MAX_DURATION = timedelta(days=365)
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -32,7 +37,22 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
             )
     if seconds < 0:
         raise ValueError(f"duration {text!r} is negative")
+    if seconds > MAX_DURATION.total_seconds():  # also before timedelta overflows
+        raise _too_long(text)
     return timedelta(seconds=seconds)
+
+
+def _too_long(text: object) -> ValueError:
+    return ValueError(f"duration {text!s} is too long: at most {MAX_DURATION.days}d")
+
+
+def _within_limit(value: timedelta) -> timedelta:
+    """The same bound for ISO 8601 values, which pydantic reads itself."""
+    if value > MAX_DURATION:
+        raise _too_long(_write_duration(value))
+    if value < timedelta(0):
+        raise ValueError(f"duration {_write_duration(value)} is negative")
+    return value
 
 
 def format_duration(value: timedelta | float) -> str:
@@ -71,6 +91,7 @@ def _write_duration(value: timedelta) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(_read_duration),
+    AfterValidator(_within_limit),
     PlainSerializer(_write_duration, return_type=str, when_used="json"),
     WithJsonSchema(
         {

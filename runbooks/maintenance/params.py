@@ -13,7 +13,7 @@ from runbooks.approvals.policy import RunApproval
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
-from runbooks.maintenance.durations import Duration, validate_max_unavailable
+from runbooks.maintenance.durations import MAX_DURATION, Duration, validate_max_unavailable
 from runbooks.window import MaintenanceWindow
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -134,6 +134,17 @@ class Blockers(BaseModel):
         parse_alert_filter(value)
         return value
 
+    @field_validator("prometheus_url", "alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """Refused now, not when the first batch asks it (after the plan, under the Lease)."""
+        if value is None:
+            return None
+        scheme, _, rest = value.strip().partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise ValueError(f"{value!r} is not a URL: use http:// or https://HOST[:PORT]")
+        return value.strip()
+
     @property
     def configured(self) -> bool:
         return bool(self.prometheus_url or self.alertmanager_url or self.pod_selector)
@@ -188,7 +199,10 @@ class MaintenanceParams(BaseModel):
         description="Give up waiting for the node to be Ready after the action.",
     )
     grace_period: int | None = Field(
-        default=None, ge=0, description="Seconds each pod gets to stop; empty: the pod's own."
+        default=None,
+        ge=0,
+        le=int(MAX_DURATION.total_seconds()),
+        description="Seconds each pod gets to stop; empty: the pod's own.",
     )
     delete_emptydir_data: bool = Field(
         default=False, description="Evict pods with emptyDir volumes (their data is lost)."
@@ -202,6 +216,7 @@ class MaintenanceParams(BaseModel):
     skip_wait_for_delete_timeout: int = Field(
         default=0,
         ge=0,
+        le=int(MAX_DURATION.total_seconds()),
         description="Stop waiting for an evicted pod this many seconds after its deletion was "
         "due (its grace period ended): its node is not answering, e.g. powered off. As kubectl "
         "drain's flag; 0 waits for every pod until the drain timeout.",
