@@ -30,6 +30,7 @@ from runbooks.approvals.store import ApprovalStore
 from runbooks.audit import RecordFilter, get_store
 from runbooks.slack_standin import ClickSimulator, SlackStandin
 from runbooks.slack_standin.server import Message
+from runbooks.slack_standin.socket_mode import SocketModeStandin
 
 SECRET = "test-signing-secret-refusals"
 
@@ -270,3 +271,52 @@ def test_refusals_are_logged_at_most_once_per_interval_with_a_count(listener, ca
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(lines) == 1, lines
     assert "unsigned" in lines[0]
+
+
+def test_signed_click_for_another_app_is_refused_counted_not_audited(listener, clicks, approval):
+    real, message = approval
+    click = clicks.payload(message, user="U0ALICE", action_id="runbook_approve", app_id="A0OTHER")
+
+    assert clicks.http_click(url(listener), click).status == 200
+
+    wait_for(lambda: refused_count(listener, "foreign_app") == 1, "the refusal count")
+    assert rows_under(real.flow_run_id) == []
+
+
+@pytest.fixture
+def socket_listener(slack: SlackStandin) -> Iterator[tuple[Listener, SocketModeStandin]]:
+    settings = SlackSettings.model_validate(
+        {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "RUNBOOK_SLACK_API_URL": slack.api_url,
+        }
+    )
+    with SocketModeStandin(slack) as socket:
+        started = Listener(settings, sweep_seconds=3600).start()
+        socket.wait_connected()
+        yield started, socket
+        started.stop()
+
+
+def test_malformed_payloads_over_socket_mode_are_acked_counted_and_never_raise(
+    socket_listener, clicks, approval, caplog
+):
+    caplog.set_level(logging.INFO)
+    listener, socket = socket_listener
+    _, message = approval
+    valid = clicks.payload(message, user="U0ALICE", action_id="runbook_approve")
+    before = audit_rows()
+
+    # slack-sdk itself drops envelopes whose payload is a list or null (it logs "Unsupported
+    # payload data type" and never acks); every other shape reaches the listener.
+    shapes = [m for shape, m in MALFORMED if shape not in ("payload a list", "payload null")]
+    for mangle in shapes:
+        socket.wait_ack(socket.send(mangle(_valid(valid))))
+
+    wait_for(
+        lambda: listener.refusals.totals()["malformed_payload"] == len(shapes),
+        "every malformed envelope counted",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert audit_rows() == before
