@@ -17,6 +17,7 @@ from runbooks.cli.errors import OneLineUsageErrors
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintain": ("runbooks.cli.maintain", "maintain", "Roll maintenance across nodes."),
     "release": ("runbooks.cli.release", "release", "Uncordon nodes this engine cordoned."),
+    "verify": ("runbooks.cli.verify", "verify", "Verify a cluster against its baseline."),
     "cluster": ("runbooks.cli.cluster", "app", "Run a local Kubernetes control plane."),
     "audit": ("runbooks.cli.audit", "app", "Show, verify and export the audit trail."),
     "history": ("runbooks.cli.history", "history", "Runbook runs, newest first."),

@@ -141,15 +141,12 @@ def version_skew(snapshot: ClusterSnapshot, baseline: Baseline | None) -> Findin
     problems: list[str] = []
     versions: dict[str, int] = {}
     for node in nodes:
-        info = node.get("status", {}).get("nodeInfo", {})
-        for component in ("kubelet", "kubeProxy"):
-            version = info.get(f"{component}Version") or ""
-            if not version:  # kubeProxyVersion is deprecated and empty on most nodes
-                continue
-            versions[version] = versions.get(version, 0) + 1
-            why = skew_problem(version, server)
-            if why:
-                problems.append(f"node {_name(node)}: {component} {version} {why}")
+        # Only the kubelet: nodeInfo.kubeProxyVersion is deprecated (1.31) and not reliably set.
+        version = node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion") or "(none)"
+        versions[version] = versions.get(version, 0) + 1
+        why = skew_problem(version, server)
+        if why:
+            problems.append(f"node {_name(node)}: kubelet {version} {why}")
     seen = ", ".join(f"{v} x{n}" for v, n in sorted(versions.items()))
     summary = f"API server {server}; {len(nodes)} nodes ({seen or 'no versions reported'})"
     if problems:
