@@ -1,8 +1,8 @@
 """The operator's configuration: what no run can change about itself.
 
 Read by the worker (and the CLI) from a YAML file the people who start runs cannot write:
-``RUNBOOK_CONFIG`` if set, else ``/etc/kube-runbooks/config.yaml``, else ``config.yaml`` in the
-state dir (``RUNBOOK_STATE_DIR``). No file: no approval policy and no ``command``/``job``
+``/etc/kube-runbooks/config.yaml`` if it exists, else ``RUNBOOK_CONFIG`` if set, else
+``config.yaml`` in the state dir (``RUNBOOK_STATE_DIR``). No file: no approval policy and no ``command``/``job``
 actions. Unknown keys are an error naming the key, so a typo never silently loosens anything.
 
     approvals:                      # per runbook (flow name)
@@ -125,16 +125,19 @@ class OperatorConfig(BaseModel):
 
 
 def config_path() -> Path | None:
-    """The file to read, or None when there is none (an explicit RUNBOOK_CONFIG must exist)."""
+    """The file to read, or None when there is none. The system file wins when it exists: a
+    flow run's environment can be set by whoever starts it (a work pool's ``env`` job
+    variable), so an environment variable must not be able to swap the policy out. Without
+    it, ``RUNBOOK_CONFIG`` (which must exist), else the state dir's ``config.yaml``."""
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG
     explicit = os.environ.get(CONFIG_ENV, "").strip()
     if explicit:
         return Path(explicit)
     from runbooks.settings import get_settings
 
-    for candidate in (SYSTEM_CONFIG, get_settings().state_dir / "config.yaml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    candidate = get_settings().state_dir / "config.yaml"
+    return candidate if candidate.is_file() else None
 
 
 def load_operator_config(path: Path | None = None) -> OperatorConfig:

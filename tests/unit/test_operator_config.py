@@ -105,3 +105,19 @@ def test_commands_and_images_run_only_when_allowed(kind, argv, image, refused):
 def test_without_a_configuration_no_command_or_image_is_allowed() -> None:
     reason = OperatorConfig().action_refusal("command", ["true"], None)
     assert reason and "no operator configuration file" in reason
+
+
+def test_the_system_file_wins_over_an_environment_a_run_could_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow run's env can come from its starter (job variables): it must not swap the file."""
+    import runbooks.operator_config as operator_config
+
+    system = write(tmp_path, GOOD)
+    lax = tmp_path / "lax.yaml"
+    lax.write_text("allow:\n  commands: [[sh]]\n")
+    monkeypatch.setattr(operator_config, "SYSTEM_CONFIG", system)
+    monkeypatch.setenv("RUNBOOK_CONFIG", str(lax))
+    config = load_operator_config()
+    assert config.source == str(system)
+    assert config.action_refusal("command", ["sh", "-c", "id"], None)
