@@ -2,8 +2,9 @@
 
 Read by the worker (and the CLI) from a YAML file the people who start runs cannot write:
 ``/etc/kube-runbooks/config.yaml`` if it exists, else ``RUNBOOK_CONFIG`` if set, else
-``config.yaml`` in the state dir (``RUNBOOK_STATE_DIR``). No file: no approval policy and no ``command``/``job``
-actions. Unknown keys are an error naming the key, so a typo never silently loosens anything.
+``config.yaml`` in the state dir (``RUNBOOK_STATE_DIR``). No file: no approval policy and no
+``command``/``job`` actions. Unknown keys are an error naming the key, so a typo never silently
+loosens anything.
 
     approvals:                      # per runbook (flow name)
       rolling-node-maintenance:
