@@ -80,6 +80,9 @@ def _verify(
     # Every input before the cluster is read: the baseline, the check ids, the audit store.
     params.baseline = load(params)
     choose(params, params.baseline)
+    from tasks.kube.client import api_client
+
+    api_client(params.target)  # an unusable kubeconfig or context: KubeConfigError, exit 2
     try:
         get_store()
     except AuditStoreError as exc:

@@ -88,8 +88,10 @@ def parse_baseline(text: str, name: str = "baseline") -> Baseline:
 
 
 def _describe(exc: ValidationError, root: yaml.Node | None, name: str) -> str:
-    """The first error as ``<file> line N: <where>: <what>``."""
-    error = exc.errors()[0]
+    """The first error as ``<file> line N: <where>: <what>``; a misspelt key first, since the
+    "field required" beside it is its consequence."""
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(error["loc"])
     line = _line(root, loc)
     where = f"{name} line {line}" if line else name
