@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from tests.deployments.stack import ServedStack
@@ -62,7 +62,7 @@ def test_with_it_a_live_deployment_run_is_held_to_the_operators_policy(
             parameters={"params": {"nodes": group.names, "dry_run": False, "approval": {}}},
             timeout=240,
         )
-    assert run.state is not None
+    assert isinstance(run, FlowRun) and run.state is not None
     assert run.state.type == StateType.FAILED, f"{run.state}: {authed.tail(30)}"
     assert "has no approval policy for rolling-node-maintenance" in str(run.state.message)
     assert not cluster.core.read_node(group.names[0]).spec.unschedulable
