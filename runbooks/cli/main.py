@@ -16,6 +16,11 @@ from runbooks.cli.errors import OneLineUsageErrors
 # name -> (module, attribute, help); a Typer attribute is a command group, a function a command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintain": ("runbooks.cli.maintain", "maintain", "Roll maintenance across nodes."),
+    "backup-check": (
+        "runbooks.cli.backup_check",
+        "backup_check",
+        "Check that backups are there, fresh, complete and restorable.",
+    ),
     "release": ("runbooks.cli.release", "release", "Uncordon nodes this engine cordoned."),
     "verify": ("runbooks.cli.verify", "verify", "Verify a cluster against its baseline."),
     "cluster": ("runbooks.cli.cluster", "app", "Run a local Kubernetes control plane."),

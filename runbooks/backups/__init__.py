@@ -1,0 +1,1 @@
+"""Backup checks: are the backups there, fresh, complete, restorable (Velero, CronJobs, etcd)"""
