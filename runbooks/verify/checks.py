@@ -545,7 +545,12 @@ def _rule_namespaces(
         found = [n for n in namespaces if n["metadata"]["name"] == rule.name]
         return found, None if found else f"namespace {rule.name}: not found"
     requirements = parse_selector(rule.selector or "")
-    return [n for n in namespaces if selects(requirements, _labels(n))], None
+    return [
+        n
+        for n in namespaces
+        if selects(requirements, _labels(n))
+        and n.get("status", {}).get("phase") != "Terminating"  # on its way out: not a tenant
+    ], None
 
 
 def _label_ok(value: str | None, allowed: str | list[str]) -> bool:

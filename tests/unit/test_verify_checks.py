@@ -446,6 +446,18 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any] | None, str, str]] = 
         "=privileged",
     ),
     (
+        "a terminating tenant is no longer checked",
+        "namespaces.labels",
+        {
+            "namespaces": [
+                {**meta("t1", labels={"tenant": "true"}), "status": {"phase": "Terminating"}}
+            ]
+        },
+        TENANTS,
+        "pass",
+        "0 namespaces",
+    ),
+    (
         "a named namespace is missing",
         "namespaces.labels",
         {},
