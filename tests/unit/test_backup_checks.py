@@ -59,7 +59,7 @@ def healthy_velero(*backups: Backup) -> Velero:
 
 
 def status(keys: int = 211, revision: int = 287, size: int = 466944) -> SnapshotStatus:
-    return SnapshotStatus(hash=0xEC18CD4E, revision=revision, totalKey=keys, totalSize=size)
+    return SnapshotStatus(hash=0xEC18CD4E, revision=revision, total_keys=keys, total_size=size)
 
 
 def snapshots(*files: SnapshotFile) -> EtcdSnapshots:
