@@ -117,7 +117,9 @@ def approval_gate(
     store = store or ApprovalStore()
     if isinstance(policy, ApprovalPolicy):  # the runbook parameter carries the timeout too
         policy = policy.approvers()
-    starter = sorted(requester_identities(requester)) if requester else starter_identities()
+    # A name the flow's code passes adds to what the run knows of its starter, never replaces
+    # it (a flow must not take it from its parameters: whoever starts the run sets those).
+    starter = sorted(requester_identities(requester or "") | set(starter_identities()))
     policy = policy.model_copy(update={"requester_identities": starter})
     digest = plan_digest_value or plan_digest(plan)
     log = get_run_logger()
