@@ -42,19 +42,21 @@ class VersionRange(Strict):
 
 
 class Taint(Strict):
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, description="Taint key, e.g. dedicated")
     value: str | None = Field(None, description="Any value when omitted")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        description="Taint effect"
+    )
 
 
 class NodePool(Strict):
     """Nodes selected by ``selector``: how many, and the labels and taints each must carry."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="The pool's name, for the report")
     selector: str = Field(min_length=1, description="Label selector, as kubectl -l")
     count: int | None = Field(None, ge=0, description="Exactly this many nodes")
-    min: int | None = Field(None, ge=0)
-    max: int | None = Field(None, ge=0)
+    min: int | None = Field(None, ge=0, description="At least this many nodes")
+    max: int | None = Field(None, ge=0, description="At most this many nodes")
     labels: dict[str, str] = Field(default_factory=dict, description="Each node carries these")
     taints: list[Taint] = Field(default_factory=list, description="Each node carries these")
 
@@ -76,9 +78,9 @@ class NodePool(Strict):
 class Workload(Strict):
     """A system workload that must be available (all its replicas or scheduled pods ready)."""
 
-    namespace: str = Field(min_length=1)
-    kind: Literal["Deployment", "DaemonSet", "StatefulSet"]
-    name: str = Field(min_length=1)
+    namespace: str = Field(min_length=1, description="Its namespace, e.g. kube-system")
+    kind: Literal["Deployment", "DaemonSet", "StatefulSet"] = Field(description="Its kind")
+    name: str = Field(min_length=1, description="Its name, e.g. coredns")
 
     def ref(self) -> str:
         return f"{self.namespace}/{self.kind.lower()}/{self.name}"
@@ -95,11 +97,13 @@ class NamespaceRule(Strict):
     """Namespaces by ``name`` (must exist) or by ``selector`` (those present), and what each
     must have: labels (a value, or a list of allowed values), a ResourceQuota, a LimitRange."""
 
-    name: str | None = None
-    selector: str | None = None
-    labels: dict[str, str | list[str]] = Field(default_factory=dict)
-    resource_quota: bool = False
-    limit_range: bool = False
+    name: str | None = Field(None, description="One namespace, which must exist")
+    selector: str | None = Field(None, description="The namespaces with these labels")
+    labels: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Required labels: a value, or a list of allowed ones"
+    )
+    resource_quota: bool = Field(False, description="Each needs a ResourceQuota")
+    limit_range: bool = Field(False, description="Each needs a LimitRange")
 
     @field_validator("selector")
     @classmethod
@@ -119,8 +123,8 @@ class NamespaceRule(Strict):
 
 
 class Subject(Strict):
-    kind: Literal["User", "Group", "ServiceAccount"]
-    name: str = Field(min_length=1)
+    kind: Literal["User", "Group", "ServiceAccount"] = Field(description="Subject kind")
+    name: str = Field(min_length=1, description="Subject name, e.g. system:masters")
     namespace: str | None = Field(None, description="For a ServiceAccount")
 
     @model_validator(mode="after")
@@ -141,14 +145,14 @@ class Rbac(Strict):
 
 
 class SecretRef(Strict):
-    namespace: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    namespace: str = Field(min_length=1, description="The Secret's namespace")
+    name: str = Field(min_length=1, description="The Secret's name")
 
 
 class Certificates(Strict):
     """Certificates that must stay valid for ``expiry_window_days`` more days."""
 
-    expiry_window_days: int = Field(30, ge=1)
+    expiry_window_days: int = Field(30, ge=1, description="Fail when a cert expires sooner")
     apiserver: bool = Field(True, description="The API server's serving certificate")
     files: list[str] = Field(default_factory=list, description="PEM files on this machine")
     secrets: list[SecretRef] = Field(default_factory=list, description="kubernetes.io/tls Secrets")
@@ -163,11 +167,11 @@ class ApiServices(Strict):
 class Baseline(Strict):
     """What a cluster must look like; see docs/runbooks/provision-verification.md."""
 
-    version: VersionRange | None = None
-    nodepools: list[NodePool] | None = None
-    workloads: list[Workload] | None = None
-    storage: Storage | None = None
-    namespaces: list[NamespaceRule] | None = None
-    rbac: Rbac | None = None
-    certificates: Certificates | None = None
-    apiservices: ApiServices | None = None
+    version: VersionRange | None = Field(None, description="API server version range")
+    nodepools: list[NodePool] | None = Field(None, description="Node pools")
+    workloads: list[Workload] | None = Field(None, description="System workloads")
+    storage: Storage | None = Field(None, description="Default StorageClass")
+    namespaces: list[NamespaceRule] | None = Field(None, description="Namespace rules")
+    rbac: Rbac | None = Field(None, description="Who may be cluster-admin")
+    certificates: Certificates | None = Field(None, description="Certificate expiry")
+    apiservices: ApiServices | None = Field(None, description="Required APIServices")

@@ -57,6 +57,10 @@ def test_every_deployment_is_described_tagged_and_queued_one_at_a_time(path: Pat
 @pytest.mark.parametrize("path", PREFECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_each_schedule_opens_the_window_its_run_is_given(path: Path) -> None:
     for deployment in deployments(path):
+        if not deployment["entrypoint"].startswith("flows/rolling_maintenance.py"):
+            schedules = deployment.get("schedules") or []
+            assert all(s.get("active") is False for s in schedules), deployment["name"]
+            continue  # only maintenance runs in a window
         for schedule in deployment.get("schedules") or []:
             params = {**deployment.get("parameters", {}), **schedule.get("parameters", {})}
             window = MaintenanceWindow.model_validate(params["params"]["window"])
@@ -74,6 +78,8 @@ def test_every_deployment_that_changes_something_stops_at_an_approval(path: Path
     from runbooks.maintenance.params import MaintenanceParams
 
     for deployment in deployments(path):
+        if not deployment["entrypoint"].startswith("flows/rolling_maintenance.py"):
+            continue  # provision verification changes nothing
         for schedule in [{}, *(deployment.get("schedules") or [])]:
             raw = {**deployment.get("parameters", {}), **schedule.get("parameters", {})}
             params = MaintenanceParams.model_validate(raw["params"])
