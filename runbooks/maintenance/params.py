@@ -14,6 +14,7 @@ from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
 from runbooks.maintenance.durations import MAX_DURATION, Duration, validate_max_unavailable
+from runbooks.verify.selector import parse_selector
 from runbooks.window import MaintenanceWindow
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -132,6 +133,14 @@ class Blockers(BaseModel):
     @classmethod
     def _filter_readable(cls, value: str) -> str:
         parse_alert_filter(value)
+        return value
+
+    @field_validator("pod_selector")
+    @classmethod
+    def _selector_readable(cls, value: str | None) -> str | None:
+        """A typo here would block every batch (the API refuses the list) until max-wait."""
+        if value is not None:
+            parse_selector(value)
         return value
 
     @field_validator("prometheus_url", "alertmanager_url")

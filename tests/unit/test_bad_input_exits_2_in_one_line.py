@@ -83,6 +83,9 @@ def assert_one_line_exit_2(args: list[str], message: str, state: Path) -> None:
         # blocker URLs that could never be asked
         ([*MAINTAIN, "--prometheus-url", "not-a-url"], "http:// or https://"),
         ([*MAINTAIN, "--alertmanager-url", "ftp://am:9093"], "http:// or https://"),
+        # a pod selector the API would refuse blocked every batch until --blocked-max-wait
+        ([*MAINTAIN, "--block-on-pods", "a!b"], "not a label selector requirement: 'a!b'"),
+        ([*MAINTAIN, "--block-on-pods", "app in (a,b"], "not a label selector requirement"),
         # already refused in one line: kept here so they stay that way
         ([*MAINTAIN, "--deadline", "2026-13-45"], "deadline"),
         ([*MAINTAIN, "--max-unavailable", "-1"], "neither a count"),
