@@ -387,3 +387,20 @@ def test_a_certificate_expiring_within_the_window_fails_certs_only(
     found = evidence(report, "certs.expiry")
     assert f"secret {namespace}/web-tls: expires" in found
     assert "api-tls" not in found and "API server" not in found
+
+
+def test_a_run_is_audited_start_each_check_and_finish(cluster: LocalCluster) -> None:
+    from runbooks.audit import RecordFilter, get_store
+
+    report = verify(cluster)
+    store = get_store()
+    [start] = store.records(
+        RecordFilter(
+            runbook="provision-verification", action="run.start", newest_first=True, limit=1
+        )
+    )
+    records = store.records(RecordFilter(flow_run_id=start.flow_run_id))
+    assert [r.action for r in records] == ["run.start"] + ["check.result"] * 15 + ["run.finish"]
+    results = {r.details["check"]: r.outcome for r in records if r.action == "check.result"}
+    assert results == {c.id: c.status for c in report.checks}
+    assert records[-1].outcome == report.status == "pass"
