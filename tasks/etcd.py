@@ -50,8 +50,11 @@ def find_etcdutl(explicit: Path | None = None) -> Path:
 
 
 def _last_line(text: str) -> str:
+    """etcdutl's own verdict: its ``Error:`` or Go ``panic:`` line (a panic ends in a stack
+    trace, whose last line says nothing), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    verdicts = [line for line in lines if line.startswith(("Error:", "panic:"))]
+    return (verdicts or lines or [""])[-1]
 
 
 def snapshot_status(etcdutl: Path, path: Path) -> SnapshotStatus:

@@ -24,6 +24,7 @@ from runbooks.backups.verdict import Verdict, age, backup_check, when
 from runbooks.maintenance.durations import format_duration
 
 REFERENCE = "https://velero.io/docs/main/api-types/"
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _velero(facts: BackupFacts) -> Velero | Verdict:
@@ -53,7 +54,7 @@ def _per_schedule(
     for schedule in velero.schedules:
         backups = sorted(
             (b for b in velero.backups if b.schedule == schedule.name),
-            key=lambda b: b.created or dt.datetime.min.replace(tzinfo=dt.UTC),
+            key=lambda b: (b.created or _EPOCH, b.name),  # Velero's names end in a timestamp
             reverse=True,
         )
         judged = judge(schedule, backups)

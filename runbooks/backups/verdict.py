@@ -49,11 +49,13 @@ def backup_check(
 
 
 def age(now: dt.datetime, then: dt.datetime) -> str:
-    """``3h12m ago`` (or ``in 5m`` for a clock ahead of ours)."""
+    """``3h12m ago`` (or ``in 5m`` for a clock ahead of ours); whole minutes past an hour."""
     delta = now - then
-    if delta < dt.timedelta(0):
-        return f"in {format_duration(-delta)}"
-    return f"{format_duration(delta)} ago"
+    ahead = delta < dt.timedelta(0)
+    delta = abs(delta)
+    if delta >= dt.timedelta(hours=1):
+        delta = dt.timedelta(minutes=round(delta.total_seconds() / 60))
+    return f"in {format_duration(delta)}" if ahead else f"{format_duration(delta)} ago"
 
 
 def when(value: dt.datetime) -> str:
