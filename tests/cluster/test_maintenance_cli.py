@@ -39,19 +39,83 @@ def lease_args() -> tuple[list[str], LeaseSettings]:
         ([], "name the nodes"),
         (["n1", "--drain-timeout", "soon"], "cannot read duration"),
         (["n1", "--action", "manual"], "set PREFECT_API_URL"),  # no server to resume from
+        # issue 10 item 9: each of these gave a traceback, or failed only mid-run
+        (["n1", "--drain-timeout", "99999999999999d"], "too long: at most 365d"),
+        (["n1", "--lease-duration", "P99999999999D"], "lease.duration"),
+        (["n1", "--ready-timeout", "400d"], "too long: at most 365d"),
+        (["n1", "--grace-period", "99999999999999999999"], "less than or equal to 31536000"),
+        (["n1", "--block-on-pods", "a!b"], "not a label selector requirement: 'a!b'"),
+        (["n1", "--prometheus-url", "prometheus:9090"], "http:// or https://"),
+        (["--selector", "!!"], "bad node selector '!!'"),
+        (["Worker_1"], "not valid node names: Worker_1"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line_and_changes_nothing(cluster, args, message):
-    before = {n.metadata.name: n.metadata.resource_version for n in cluster.core.list_node().items}
+    before = cluster_and_audit(cluster)
 
     done = cli(cluster, *args)
 
+    assert_one_line_exit_2(done, message)
+    assert cluster_and_audit(cluster) == before
+
+
+def cluster_and_audit(cluster) -> tuple[dict[str, str], int]:
+    """Every node's resourceVersion, and the newest audit record's number."""
+    from runbooks.audit import RecordFilter, get_store
+
+    nodes = {n.metadata.name: n.metadata.resource_version for n in cluster.core.list_node().items}
+    newest = get_store().records(RecordFilter(limit=1, newest_first=True))
+    return nodes, newest[0].seq if newest else 0
+
+
+def assert_one_line_exit_2(done: subprocess.CompletedProcess[str], message: str) -> None:
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    after = {n.metadata.name: n.metadata.resource_version for n in cluster.core.list_node().items}
-    assert after == before
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("clusters: [\n", "is not valid YAML: line 2, column 1"),
+        ("root:x:0:0:root:/root:/bin/bash\n", "is not a kubeconfig (found a str)"),
+        ("- one\n- two\n", "is not a kubeconfig (found a list)"),
+        ("clusters: 5\ncontexts: x\n", "is not a valid kubeconfig"),
+    ],
+)
+def test_a_kubeconfig_that_is_not_one_exits_2_and_changes_nothing(
+    cluster, tmp_path, content, message
+):
+    path = tmp_path / "config"
+    path.write_text(content)
+    before = cluster_and_audit(cluster)
+
+    done = cli(cluster, "n1", "--kubeconfig", str(path))  # the last --kubeconfig counts
+
+    assert_one_line_exit_2(done, message)
+    assert cluster_and_audit(cluster) == before
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+asyncpg://u@127.0.0.1/db", "mysql://u@127.0.0.1/db", "not a url"]
+)
+def test_an_unusable_audit_url_exits_2_before_the_cluster_is_touched(cluster, node_group, url):
+    (node,) = node_group(1).names
+    before = cluster_and_audit(cluster)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+
+    done = subprocess.run(
+        [RUNBOOK, "maintain", node, "--kubeconfig", str(cluster.kubeconfig)],
+        capture_output=True,
+        text=True,
+        env={**env, "RUNBOOK_AUDIT_URL": url},
+        timeout=120,
+        check=False,
+    )
+
+    assert_one_line_exit_2(done, "audit store URL")
+    assert cluster_and_audit(cluster) == before
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(cluster, node_group, namespace):
