@@ -53,8 +53,15 @@ def _matches(stage: dict, value: str | None) -> bool:
 def test_exactly_one_stage_ends_a_running_job_pod_whatever_its_annotation(tmp_path: Path):
     stages = _stages(tmp_path)
     enders = [stages[n] for n in ("pod-complete", "pod-exit-succeeded", "pod-exit-failed")]
-    expected = {None: "pod-complete", "0": "pod-exit-succeeded", "1": "pod-exit-failed"}
-    expected |= {"255": "pod-exit-failed", "hold": None, "256": None, "-1": None}
+    expected: dict[str | None, str | None] = {
+        None: "pod-complete",
+        "0": "pod-exit-succeeded",
+        "1": "pod-exit-failed",
+        "255": "pod-exit-failed",
+        "hold": None,
+        "256": None,
+        "-1": None,
+    }
     for value, stage in expected.items():
         matching = [s["metadata"]["name"] for s in enders if _matches(s, value)]
         assert matching == ([stage] if stage else []), value
