@@ -486,3 +486,34 @@ def test_backup_check_cli_reports_json_and_exits_1_on_a_stale_snapshot(
     failed = {c["id"]: c["evidence"] for c in answer["checks"] if c["status"] == "fail"}
     assert answer["status"] == "fail"
     assert failed == {"etcd.snapshot.fresh": [f"{snapshot}: written 3h ago, older than the RPO 2h"]}
+
+
+def test_under_prefect_a_stale_snapshot_fails_the_run_with_the_report_and_audit_trail(
+    cluster: LocalCluster, etcd: ClusterRecord, snapshot_dir: Path, prefect_server: str
+):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.backup_check import backup_check
+    from runbooks.audit import RecordFilter, get_store
+
+    snapshot = take_snapshot(etcd, snapshot_dir, "etcd-1.db")
+    old = time.time() - 26 * 3600
+    os.utime(snapshot, (old, old))
+
+    state = backup_check(etcd_params(cluster, etcd, snapshot_dir), return_state=True)
+
+    assert state.is_failed()
+    assert state.message == "backup-check: fail (15 checks: 1 fail, 1 pass, 13 skip)"
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as prefect:
+        artifacts = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    assert {"backup-check-checks", "backup-check-report"} <= {a.key for a in artifacts}
+    records = get_store().records(RecordFilter(flow_run_id=str(run_id)))
+    outcomes = {r.details.get("check"): r.outcome for r in records if r.action == "check.result"}
+    assert outcomes["etcd.snapshot.fresh"] == "fail"
+    assert outcomes["etcd.snapshot.integrity"] == "pass"
+    assert records[0].action == "run.start"
+    assert (records[-1].action, records[-1].outcome) == ("run.finish", "fail")
