@@ -3,8 +3,9 @@
 Every client connects with a bounded timeout, and a cluster that has never answered is
 reported in one line (``KubeUnreachable``) instead of being retried like a dropped connection:
 an unreachable API at the start of a run is an environment failure to report at once, not a
-hiccup to wait out. Once the API has answered, network failures are raised as they are, so
-the callers' retries (tasks/kube/retry.py) ride out an API server restart mid-run.
+hiccup to wait out. Once the API has answered, a network failure is a ``KubeConnectionLost``
+(a ConnectionError, in one line), so the callers' retries (tasks/kube/retry.py) ride out an API
+server restart mid-run and a step that fails for good says why in one line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 from runbooks.kube_target import KubeTarget
 from tasks.kube.config_file import EXPECTED, KubeConfigError, check_kubeconfig
 
-__all__ = ["KubeConfigError", "KubeUnreachable", "api_client"]
+__all__ = ["KubeConfigError", "KubeConnectionLost", "KubeUnreachable", "api_client"]
 
 # TCP connect and TLS handshake limit, one attempt per request: an address that drops packets
 # (or a server that accepts and never answers) fails in 5 s instead of the kernel's two minutes
@@ -40,6 +41,11 @@ class KubeUnreachable(RuntimeError):
     """The API server did not answer the first request of this client: an environment failure
     (exit 1), reported in one line; nothing was changed. Deliberately not a ConnectionError,
     so retry loops do not wait it out."""
+
+
+class KubeConnectionLost(ConnectionError):
+    """The API answered this client before and does not now (e.g. an API server restart):
+    a transient failure the callers retry with backoff, said in one line."""
 
 
 class _BoundedApiClient(client.ApiClient):
@@ -60,8 +66,11 @@ class _BoundedApiClient(client.ApiClient):
             self.reached = True  # an HTTP answer, even an error, means the API is there
             raise
         except _NETWORK as exc:
-            if self.reached:
-                raise
+            if self.reached:  # retryable, and one line in a step's failure if it stays away
+                raise KubeConnectionLost(
+                    f"lost the connection to the Kubernetes API at {self.configuration.host}: "
+                    f"{network_reason(exc)}"
+                ) from exc
             raise KubeUnreachable(
                 f"cannot reach the Kubernetes API at {self.configuration.host} "
                 f"({self.where}): {network_reason(exc)}; nothing was changed"
