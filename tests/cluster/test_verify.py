@@ -321,6 +321,23 @@ def test_an_unexpected_cluster_admin_binding_fails_rbac_only(cluster: LocalClust
         assert f"clusterrolebinding {name} grants cluster-admin to User mallory" in evidence(
             report, "rbac.cluster-admin"
         )
+        # the CLI: exit 1, and the report names the check, its evidence and what to do
+        done = subprocess.run(
+            [RUNBOOK, "verify", "--baseline", str(shipped_baseline())],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            "FAIL rbac.cluster-admin: cluster-admin bound only to declared subjects" in done.stdout
+        )
+        assert f"evidence: clusterrolebinding {name} grants cluster-admin to User mallory" in (
+            done.stdout
+        )
+        assert "remediation: delete the binding" in done.stdout
     finally:
         ignore_missing(lambda: rbac.delete_cluster_role_binding(name))
 
