@@ -116,8 +116,7 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
     configuration = client.Configuration()
     try:
         if path is None and not os.path.exists(os.path.expanduser("~/.kube/config")):
-            config.load_incluster_config(client_configuration=configuration)
-            return _BoundedApiClient(configuration, "in-cluster service account")
+            return _in_cluster(configuration)
         check_kubeconfig(path or "~/.kube/config")
         config.load_kube_config(
             config_file=path, context=context, client_configuration=configuration
@@ -136,6 +135,18 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
             f"(context {context or 'current'}): {cause}"
         ) from None
     return _roomy(_BoundedApiClient(configuration, where))
+
+
+def _in_cluster(configuration: client.Configuration) -> client.ApiClient:
+    """The pod's service account, kubectl's last resort; outside a pod, say what to give."""
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except ConfigException:
+        raise KubeConfigError(
+            "no kubeconfig: give --kubeconfig or set KUBECONFIG (~/.kube/config does not "
+            "exist, and this is not a pod with a service account)"
+        ) from None
+    return _roomy(_BoundedApiClient(configuration, "in-cluster service account"))
 
 
 POOL_SIZE = 64  # parallel drains x parallel evictions share one pool per cluster

@@ -89,6 +89,25 @@ def test_an_unknown_context_is_named(tmp_path):
         api_client(KubeTarget(kubeconfig=path, context="nosuch"))
 
 
+def test_no_kubeconfig_anywhere_says_what_to_give(tmp_path, monkeypatch):
+    from tasks.kube import client as kube
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in a pod
+    kube._api_client.cache_clear()
+    try:
+        with pytest.raises(kube.KubeConfigError) as raised:
+            kube.api_client(KubeTarget())
+    finally:
+        kube._api_client.cache_clear()
+
+    assert str(raised.value) == (
+        "no kubeconfig: give --kubeconfig or set KUBECONFIG (~/.kube/config does not exist, "
+        "and this is not a pod with a service account)"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
