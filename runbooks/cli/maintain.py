@@ -198,6 +198,12 @@ def maintain(
         get_store()
     except AuditStoreError as exc:
         raise _fail(one_line(exc), exit_code_for(exc)) from None
+    from tasks.kube.client import KubeConfigError, KubeUnreachable, check_api
+
+    try:  # before a Prefect run exists: its log would show these with a traceback
+        check_api(params.target, contact=bool(os.environ.get("PREFECT_API_URL")))
+    except (KubeConfigError, KubeUnreachable) as exc:
+        raise _fail(str(exc), exit_code_for(exc)) from None
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -218,8 +224,6 @@ def maintain(
             "and a rerun finishes them (or `runbook release NODE...` gives them back)",
             EXIT_FAILED,
         ) from None
-    from tasks.kube.client import KubeConfigError, KubeUnreachable
-
     if isinstance(report, KubeConfigError | InvalidRequest):
         raise _fail(str(report), EXIT_BAD_INPUT)
     if isinstance(report, KubeUnreachable | AuditStoreError):  # one line, exit 1 (or 2)

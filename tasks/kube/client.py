@@ -20,6 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from runbooks.kube_client import identified
 from runbooks.kube_target import KubeTarget
 from tasks.kube.config_file import EXPECTED, KubeConfigError, check_kubeconfig
 
@@ -54,6 +55,7 @@ class _BoundedApiClient(client.ApiClient):
     def __init__(self, configuration: client.Configuration, where: str) -> None:
         configuration.retries = urllib3.Retry(total=3, connect=0, read=0)
         super().__init__(configuration=configuration)
+        identified(self)  # User-Agent kube-runbooks/<version>: the audit log names us
         self.where = where
         self.reached = False
 
@@ -163,6 +165,15 @@ def api_client(target: KubeTarget | None = None) -> client.ApiClient:
     """A cached ApiClient for ``target``; one connection pool per kubeconfig and context."""
     target = target or KubeTarget()
     return _api_client(str(target.kubeconfig) if target.kubeconfig else None, target.context)
+
+
+def check_api(target: KubeTarget, contact: bool) -> None:
+    """Load the kubeconfig (KubeConfigError) and, with ``contact``, ask the API its version
+    (KubeUnreachable): for callers about to start a Prefect run, whose logs would carry these
+    failures' tracebacks. One GET /version, so only where that matters."""
+    api = api_client(target)
+    if contact:
+        client.VersionApi(api).get_code(_request_timeout=(CONNECT_SECONDS, 30))
 
 
 def core(target: KubeTarget | None = None) -> client.CoreV1Api:

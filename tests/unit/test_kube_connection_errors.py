@@ -220,3 +220,39 @@ def test_runbook_maintain_against_an_unreachable_api_exits_1_in_one_line(tmp_pat
         f"{path}, context (current)): Connection refused; nothing was changed"
     ]
     assert elapsed < 20, elapsed  # interpreter and imports included; 157 lines before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        (None, 1, "Connection refused; nothing was changed"),
+        ("clusters: [\n", 2, "is not valid YAML: line 2, column 1"),
+    ],
+)
+def test_with_a_prefect_server_the_same_failures_are_one_line_before_any_run(
+    tmp_path, prefect_server, content, code, message
+):
+    """A Prefect run logs a task's exception with its traceback; these are said before one
+    is created."""
+    path = kubeconfig(tmp_path, f"https://127.0.0.1:{free_port()}")
+    if content is not None:
+        path.write_text(content)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "RUNBOOK_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    done = subprocess.run(
+        [RUNBOOK, "maintain", "worker-1", "--kubeconfig", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
