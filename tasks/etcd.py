@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from runbooks.backups.facts import Drill, EtcdSnapshots, SnapshotFile, SnapshotStatus
 from runbooks.lifetime import stop_with_this_process
+from tasks.kube.retry import INTERRUPT
 
 # How many of the newest files are inspected: the newest, and the previous one to compare with.
 INSPECTED = 2
@@ -35,6 +36,10 @@ ETCDUTL_SECONDS = 120
 
 class EtcdutlMissing(RuntimeError):
     """etcdutl is not where it was said to be, nor on PATH."""
+
+
+class DrillInterrupted(RuntimeError):
+    """The run was stopped while the drill waited; its etcd is stopped and its data removed."""
 
 
 def find_etcdutl(explicit: Path | None = None) -> Path:
@@ -153,6 +158,8 @@ def _count_keys(client_url: str, deadline: float) -> tuple[int, int]:
     everything = base64.b64encode(b"\0").decode()
     last: BaseException | None = None
     while time.monotonic() < deadline:
+        if INTERRUPT.is_set():  # Ctrl-C / SIGTERM: stop waiting; the caller cleans up
+            raise DrillInterrupted("interrupted before the restored etcd answered")
         try:
             answer = _post(
                 f"{client_url}/v3/kv/range",
@@ -230,6 +237,8 @@ def etcd_restore_drill(etcdutl: Path, snapshot: SnapshotFile, timeout: float = 1
             )
         try:
             keys, revision = _count_keys(client_url, started + timeout)
+        except DrillInterrupted:
+            raise
         except RuntimeError as exc:
             tail = _last_line((scratch / "etcd.log").read_text(errors="replace"))
             return Drill(source=source, ok=False, evidence=[str(exc), f"etcd log: {tail}"])

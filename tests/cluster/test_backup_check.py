@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -445,8 +446,7 @@ def test_a_restore_drill_on_a_corrupted_snapshot_fails_the_drill(
 
 
 def _no_drill_etcd_running() -> bool:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return not any("--name=drill" in line for line in out.splitlines())
+    return not _drill_etcd_pids()
 
 
 def test_backup_check_cli_reports_json_and_exits_1_on_a_stale_snapshot(
@@ -517,3 +517,80 @@ def test_under_prefect_a_stale_snapshot_fails_the_run_with_the_report_and_audit_
     assert outcomes["etcd.snapshot.integrity"] == "pass"
     assert records[0].action == "run.start"
     assert (records[-1].action, records[-1].outcome) == ("run.finish", "fail")
+
+
+DRILL_THAT_NEVER_ANSWERS = """
+import sys, time
+from pathlib import Path
+import tasks.etcd as etcd
+from runbooks.backups.facts import SnapshotFile
+from tasks.steps import LocalRunner
+
+def never(url, body):  # the restored etcd never answers: the drill waits until stopped
+    time.sleep(0.1)
+    raise OSError("not yet")
+
+etcd._post = never
+snapshot = SnapshotFile(path=sys.argv[2], modified="2026-12-02T00:00:00Z", size=1)
+drill = (etcd.etcd_restore_drill, {"etcdutl": Path(sys.argv[1]), "snapshot": snapshot})
+LocalRunner().run_all({"drill": drill})
+"""
+
+
+def _exited(child: subprocess.Popen[str]) -> None:
+    if child.poll() is not None:
+        raise AssertionError(
+            f"the drill ended early: {child.stderr.read() if child.stderr else ''}"
+        )
+
+
+def _drill_etcd_pids() -> dict[int, str]:
+    """Throwaway etcds of drills: PID -> data dir (from /proc: ps truncates to $COLUMNS)."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        data = [a.removeprefix("--data-dir=") for a in args if a.startswith("--data-dir=")]
+        if "--name=drill" in args and data and "kube-runbooks-etcd-drill-" in data[0]:
+            found[int(cmdline.parent.name)] = data[0]
+    return found
+
+
+def test_an_interrupted_drill_stops_its_etcd_and_removes_its_scratch_data(
+    cluster: LocalCluster, etcd: ClusterRecord, snapshot_dir: Path
+):
+    snapshot = take_snapshot(etcd, snapshot_dir, "etcd-1.db")
+    before = set(_drill_etcd_pids())
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            DRILL_THAT_NEVER_ANSWERS,
+            str(etcd.binaries / "bin" / "etcdutl"),
+            str(snapshot),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        started = _wait_for(
+            "the drill's etcd to start",
+            lambda: (
+                {p: d for p, d in _drill_etcd_pids().items() if p not in before} or _exited(child)
+            ),
+            timeout=30,
+        )
+        ((pid, data_dir),) = started.items()
+        assert Path(data_dir).is_dir()
+
+        child.send_signal(signal.SIGINT)  # Ctrl-C
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+    assert "KeyboardInterrupt" in (child.stderr.read() if child.stderr else "")
+    assert pid not in _drill_etcd_pids()
+    assert not Path(data_dir).parent.exists()  # the whole scratch directory
