@@ -537,11 +537,13 @@ LocalRunner().run_all({"drill": drill})
 """
 
 
-def _exited(child: subprocess.Popen[str]) -> None:
+def _exited(child: subprocess.Popen[str]) -> bool:
+    """False while the child runs; its error when it ended early."""
     if child.poll() is not None:
         raise AssertionError(
             f"the drill ended early: {child.stderr.read() if child.stderr else ''}"
         )
+    return False
 
 
 def _drill_etcd_pids() -> dict[int, str]:
