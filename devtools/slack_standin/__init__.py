@@ -5,7 +5,7 @@ Real servers on 127.0.0.1 speaking Slack's wire formats: slack-sdk's own HTTP an
 code is exercised, nothing is patched.
 """
 
-from runbooks.slack_standin.clicks import ClickSimulator
-from runbooks.slack_standin.server import SlackStandin
+from devtools.slack_standin.clicks import ClickSimulator
+from devtools.slack_standin.server import SlackStandin
 
 __all__ = ["ClickSimulator", "SlackStandin"]

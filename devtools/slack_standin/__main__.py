@@ -1,4 +1,4 @@
-"""``python -m runbooks.slack_standin``: run the stand-in by hand for a demo of the gate.
+"""``python -m devtools.slack_standin``: run the stand-in by hand for a demo of the gate.
 
 Prints the environment to export; stops on Ctrl-C or SIGTERM.
 """
@@ -9,8 +9,8 @@ import argparse
 import signal
 import threading
 
-from runbooks.slack_standin.server import SlackStandin
-from runbooks.slack_standin.socket_mode import SocketModeStandin
+from devtools.slack_standin.server import SlackStandin
+from devtools.slack_standin.socket_mode import SocketModeStandin
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from runbooks.slack_standin.server import APP_ID, TEAM_ID, Message, SlackStandin
-from runbooks.slack_standin.socket_mode import SocketModeStandin
+from devtools.slack_standin.server import APP_ID, TEAM_ID, Message, SlackStandin
+from devtools.slack_standin.socket_mode import SocketModeStandin
 
 
 class NoSuchButton(LookupError):

@@ -17,7 +17,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
-from runbooks.slack_standin.server import APP_ID, SlackStandin
+from devtools.slack_standin.server import APP_ID, SlackStandin
 
 
 class SocketModeStandin:

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from prefect import flow
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
+from devtools.slack_standin.server import Message
+from devtools.slack_standin.socket_mode import SocketModeStandin
 from runbooks.approvals.config import SlackSettings
 from runbooks.approvals.listener import Listener
 from runbooks.approvals.policy import ApproverPolicy
 from runbooks.approvals.record import Approval
 from runbooks.approvals.store import ApprovalStore
-from runbooks.slack_standin import ClickSimulator, SlackStandin
-from runbooks.slack_standin.server import Message
-from runbooks.slack_standin.socket_mode import SocketModeStandin
 from tasks.approval_gate import approval_gate
 from tasks.slack import post_outcome, post_progress
 

@@ -11,11 +11,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from runbooks.approvals.config import SlackSettings
 from runbooks.approvals.listener import Listener
 from runbooks.approvals.record import ApprovalState
 from runbooks.approvals.store import ApprovalStore
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 from tests.slack.conftest import (
     APPROVERS,
     GROUP_MEMBERS,

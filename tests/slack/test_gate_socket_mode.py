@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
+from devtools.slack_standin.socket_mode import SocketModeStandin
 from runbooks.approvals.config import SlackSettings
 from runbooks.approvals.listener import Listener
 from runbooks.approvals.record import ApprovalState
 from runbooks.approvals.store import ApprovalStore
-from runbooks.slack_standin import ClickSimulator, SlackStandin
-from runbooks.slack_standin.socket_mode import SocketModeStandin
 from tests.slack.conftest import (
     APPROVERS,
     GROUP_MEMBERS,

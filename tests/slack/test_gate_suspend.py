@@ -15,8 +15,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from runbooks.approvals.listener import Listener
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 from tests.slack.conftest import APPROVERS, approval_message, approval_of, policy, wait_for
 from tests.slack.suspended_flow import DEPLOYMENT
 

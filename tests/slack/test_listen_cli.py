@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runbooks.slack_standin import ClickSimulator, SlackStandin
-from runbooks.slack_standin.socket_mode import SocketModeStandin
+from devtools.slack_standin import ClickSimulator, SlackStandin
+from devtools.slack_standin.socket_mode import SocketModeStandin
 from tests.slack.conftest import (
     APPROVERS,
     SIGNING_SECRET,

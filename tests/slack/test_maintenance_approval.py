@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from flows.rolling_maintenance import rolling_node_maintenance
 from runbooks.approvals.listener import Listener
 from runbooks.audit import RecordFilter, get_store
 from runbooks.identity import os_user, started_from_cli
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 from tests.cluster.test_maintenance_helpers import node_state, params
 from tests.slack.conftest import APPROVERS, approval_message, approval_of, wait_for
 from tests.slack.helpers import refusals, run_state

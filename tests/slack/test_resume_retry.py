@@ -10,10 +10,10 @@ import socket
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from runbooks.approvals.listener import Listener
 from runbooks.approvals.record import Approval
 from runbooks.approvals.resume import Resumed, resume_waiting_run
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 from tests.slack.conftest import (
     APPROVERS,
     approval_message,

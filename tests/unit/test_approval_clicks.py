@@ -11,6 +11,8 @@ from typing import NoReturn
 
 import pytest
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
+from devtools.slack_standin.server import APP_ID, TEAM_ID, Message
 from runbooks.approvals.blocks import render
 from runbooks.approvals.clicks import ClickHandler, Install, parse_click
 from runbooks.approvals.config import SlackSettings
@@ -19,8 +21,6 @@ from runbooks.approvals.record import Approval, ApprovalState, new_approval_id
 from runbooks.approvals.slack_client import web_client
 from runbooks.approvals.store import ApprovalStore
 from runbooks.audit import AuditStore
-from runbooks.slack_standin import ClickSimulator, SlackStandin
-from runbooks.slack_standin.server import APP_ID, TEAM_ID, Message
 
 
 def must_not_resume(approval: Approval) -> NoReturn:

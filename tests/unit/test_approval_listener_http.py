@@ -12,8 +12,8 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from runbooks.approvals.listener_http import HttpListener
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 
 SECRET = "test-signing-secret"
 CLICK = {"type": "block_actions", "actions": [{"action_id": "runbook_approve", "value": "apr_1"}]}

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
 from runbooks.approvals.listener_http import HttpListener
-from runbooks.slack_standin import ClickSimulator, SlackStandin
 
 SECRET = "test-signing-secret"
 CLICK = {"type": "block_actions", "actions": [{"action_id": "runbook_approve", "value": "apr_1"}]}

@@ -21,6 +21,9 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from devtools.slack_standin import ClickSimulator, SlackStandin
+from devtools.slack_standin.server import Message
+from devtools.slack_standin.socket_mode import SocketModeStandin
 from runbooks.approvals.blocks import render
 from runbooks.approvals.config import SlackSettings
 from runbooks.approvals.listener import Listener
@@ -28,9 +31,6 @@ from runbooks.approvals.policy import ApproverPolicy
 from runbooks.approvals.record import Approval, new_approval_id
 from runbooks.approvals.store import ApprovalStore
 from runbooks.audit import RecordFilter, get_store
-from runbooks.slack_standin import ClickSimulator, SlackStandin
-from runbooks.slack_standin.server import Message
-from runbooks.slack_standin.socket_mode import SocketModeStandin
 
 SECRET = "test-signing-secret-refusals"
 
