@@ -34,7 +34,8 @@ NameOption = Annotated[
     str,
     typer.Option("--name", help="Cluster name; several can run at once.", callback=_cluster_name),
 ]
-_FAILURES = (launcher.ClusterError, BuildError, TimeoutError)
+# OSError: a state dir that cannot hold the cluster (a file in the path, no permission).
+_FAILURES = (launcher.ClusterError, BuildError, TimeoutError, OSError)
 
 
 @app.command()

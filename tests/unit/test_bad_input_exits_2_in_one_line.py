@@ -8,8 +8,10 @@ need a live control plane are in tests/cluster/test_maintenance_cli.py.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +162,26 @@ def test_cluster_serve_and_listen_refuse_bad_flags_before_starting_anything(
 ):
     assert_one_line_exit_2(args, message, state_dir)
     assert not (state_dir / "clusters").exists() or not any((state_dir / "clusters").iterdir())
+
+
+def test_a_state_dir_that_cannot_hold_a_cluster_is_one_line_exit_1(tmp_path):
+    """Not bad input but the environment: exit 1, one error line naming the path (after the
+    launcher's progress lines). A real process: the launcher hands its stderr to children."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "RUNBOOK_STATE_DIR": str(blocker / "state")}
+    runbook = str(Path(sys.executable).with_name("runbook"))
+
+    done = subprocess.run(
+        [runbook, "cluster", "up", "--name", "never"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("[")]
+    assert errors == [f"error: [Errno 20] Not a directory: '{blocker}/state/clusters/never/logs'"]
