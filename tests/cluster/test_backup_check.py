@@ -427,21 +427,44 @@ def test_a_restore_drill_on_a_real_snapshot_serves_every_key(
     assert _no_drill_etcd_running()
 
 
+def _flip(path: Path, offset: int, length: int = 16) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        chunk = f.read(length)
+        f.seek(offset)
+        f.write(bytes(b ^ 0xFF for b in chunk))
+
+
 def test_a_restore_drill_on_a_corrupted_snapshot_fails_the_drill(
     cluster: LocalCluster, etcd: ClusterRecord, snapshot_dir: Path
 ):
+    """Damage `snapshot status` cannot see (it reads the database, not the SHA-256 that
+    `etcdctl snapshot save` appends): only the restore notices, so only the drill fails."""
     snapshot = take_snapshot(etcd, snapshot_dir, "etcd-1.db")
-    with open(snapshot, "r+b") as f:  # flip bytes of a data page: the file still opens,
-        f.seek(4096 * 2 + 100)  # but no longer matches the SHA-256 etcd appended to it
-        chunk = f.read(16)
-        f.seek(4096 * 2 + 100)
-        f.write(bytes(b ^ 0xFF for b in chunk))
+    _flip(snapshot, snapshot.stat().st_size - 16)
 
     report = run_local(etcd_params(cluster, etcd, snapshot_dir, restore_drill=True))
 
     assert problems(report) == {"restore.etcd": "fail"}, report.to_text()
     (line,) = evidence(report, "restore.etcd")
     assert line.startswith("etcdutl snapshot restore: Error: expected sha256")
+    assert _no_drill_etcd_running()
+
+
+def test_a_truncated_snapshot_fails_integrity_and_the_drill(
+    cluster: LocalCluster, etcd: ClusterRecord, snapshot_dir: Path
+):
+    """A partial copy: etcdutl cannot read it, and it does not restore."""
+    snapshot = take_snapshot(etcd, snapshot_dir, "etcd-1.db")
+    with open(snapshot, "r+b") as f:
+        f.truncate(snapshot.stat().st_size // 2)
+
+    report = run_local(etcd_params(cluster, etcd, snapshot_dir, restore_drill=True))
+
+    assert problems(report) == {"etcd.snapshot.integrity": "fail", "restore.etcd": "fail"}
+    (said,) = evidence(report, "etcd.snapshot.integrity")
+    assert said.startswith(f"{snapshot}: etcdutl snapshot status: ")
+    assert evidence(report, "restore.etcd")[0].startswith("etcdutl snapshot restore: ")
     assert _no_drill_etcd_running()
 
 
