@@ -14,11 +14,10 @@ waits again until the time limit.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -43,7 +42,11 @@ from runbooks.approvals.slack_client import web_client
 from runbooks.approvals.store import ApprovalStore
 from runbooks.approvals.view import expire, show
 from runbooks.identity import cli_starter, from_created_by, requester_identities
+from runbooks.kit.digest import sha256_hex
 from tasks.slack.messages import SlackThread, post_message
+
+if TYPE_CHECKING:
+    from tasks.steps import StepRunner
 
 
 class ApprovalRefused(RuntimeError):
@@ -186,6 +189,27 @@ def approval_gate(
     raise ApprovalRefused(approval.id, "resumed too often without a decision")
 
 
+def approve_plan(
+    runner: StepRunner,
+    title: str,
+    plan: str,
+    policy: ApprovalPolicy,
+    *,
+    digest: str,
+    runbook: str,
+) -> Approved | str:
+    """The gate as a runbook's procedure asks for it: the open gate, or the reason to stop
+    before anything changed (refused, expired, Slack down, or no Prefect server to pause)."""
+    if not runner.in_prefect:
+        return "plan approval needs a Prefect server (set PREFECT_API_URL)"
+    try:
+        return approval_gate(
+            title, plan, policy, timeout=policy.timeout, plan_digest_value=digest, runbook=runbook
+        )
+    except ApprovalRefused as exc:
+        return f"not approved, nothing was changed: {exc}"
+
+
 UNIDENTIFIED = "unidentified starter"
 
 
@@ -228,9 +252,7 @@ def _request(
     """Insert the pending row, audit it, post it. With ``stable`` (suspend) the id derives from
     the run and plan, so the re-run after a resume finds the same row and posts nothing."""
     if stable:
-        approval_id = (
-            "apr_" + hashlib.sha256(f"{run_id}:{title}:{digest}".encode()).hexdigest()[:20]
-        )
+        approval_id = "apr_" + sha256_hex(f"{run_id}:{title}:{digest}")[:20]
         existing = store.get(approval_id)
         if existing is not None:
             return existing

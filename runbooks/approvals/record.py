@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -10,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from runbooks.approvals.policy import ApproverPolicy
+from runbooks.kit.digest import sha256_hex
 
 
 class ApprovalState(StrEnum):
@@ -83,7 +83,7 @@ def new_approval_id() -> str:
 
 def plan_digest(plan_text: str) -> str:
     """``sha256:<hex>`` of the plan as shown, for plans that bring no digest of their own."""
-    return "sha256:" + hashlib.sha256(plan_text.encode()).hexdigest()
+    return "sha256:" + sha256_hex(plan_text)
 
 
 def utcnow() -> datetime:

@@ -6,11 +6,11 @@ can name the first record that no longer fits. Pure functions, no database.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from runbooks.kit.digest import canonical_json, sha256_hex
 
 GENESIS = "0" * 64
 
@@ -33,15 +33,9 @@ HASHED_FIELDS = (
 )
 
 
-def canonical_json(value: Any) -> str:
-    """The one text form of a value: sorted keys, no spaces, UTF-8 kept readable."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def record_hash(row: dict[str, Any]) -> str:
     """SHA-256 over the hashed fields; ``details`` is the stored JSON text, hashed as stored."""
-    material = canonical_json([row[name] for name in HASHED_FIELDS])
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return sha256_hex(canonical_json([row[name] for name in HASHED_FIELDS]))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ and tolerates every taint a cordoned or rebooting node carries.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
+
+from runbooks.kit.digest import sha256_hex
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kube-runbooks"
@@ -31,7 +32,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 def _digest(*parts: str) -> str:
     # "\n" never occurs in a node name or run id, so ("a", "b\nc") and ("a\nb", "c") differ.
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return sha256_hex("\n".join(parts))
 
 
 def job_name(node: str, run_id: str) -> str:

@@ -3,11 +3,9 @@ block. Pure: built from cluster facts, rendered for people (Markdown) and for ap
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from pydantic import BaseModel, Field
 
+from runbooks.kit.digest import digest as canonical_digest
 from runbooks.maintenance.batch_plan import plan_batches
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, PodDecision, plan_drain
 from runbooks.maintenance.durations import format_duration, resolve_max_unavailable
@@ -82,8 +80,7 @@ class MaintenancePlan(BaseModel):
 
     def digest(self) -> str:
         """sha256 of the canonical JSON: an approval names exactly this plan."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_digest(self.model_dump(mode="json"))
 
     def to_markdown(self) -> str:
         lines = [
