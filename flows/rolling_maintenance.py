@@ -21,17 +21,13 @@ Prefect must find ``MaintenanceParams`` in the annotation itself to validate the
 """
 
 import getpass
-import logging
 import os
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
 from prefect.exceptions import TerminationSignal
-from prefect.futures import wait as wait_for_futures
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbooks.approvals.policy import ApprovalPolicy, PolicyLoosened, effective_policy
@@ -45,7 +41,8 @@ from runbooks.maintenance.params import InvalidRequest, MaintenanceParams
 from runbooks.maintenance.plan import MaintenancePlan
 from runbooks.maintenance.report import Ledger, MaintenanceReport, Status, Step
 from runbooks.operator_config import OperatorConfigError, load_operator_config
-from tasks.audit import audit_context, carried, record
+from tasks.approval_gate import approve_plan
+from tasks.audit import audit_context, record
 from tasks.kube.lease import LeaseHeld, LeaseRefused, MaintenanceLease, this_machine
 from tasks.kube.maintenance_steps import (
     StepDone,
@@ -60,213 +57,14 @@ from tasks.kube.maintenance_steps import (
     uncordon_node,
     wait_node_ready,
 )
-from tasks.kube.retry import INTERRUPT, LEASE_LOST
-from tasks.slack import SlackThread, post_outcome, post_progress
+from tasks.kube.retry import LEASE_LOST
+from tasks.maintenance_artifacts import publish_plan, publish_report
+from tasks.manual_pause import manual_unavailable, wait_for_manual_work
+from tasks.node_steps import Outcome, each_node
+from tasks.slack import RunThread
+from tasks.steps import STOPPED, LocalRunner, PrefectRunner, StepRunner
 
 FLOW_NAME = "rolling-node-maintenance"
-Outcome = StepDone | StepFailed
-
-# How a run is stopped from outside: Ctrl-C (or SIGTERM, which the CLI turns into Ctrl-C), or
-# SIGTERM under Prefect's engine (a cancel in the UI, a worker or pod shutting down).
-STOPPED = (KeyboardInterrupt, TerminationSignal)
-
-
-# --- How steps run: as Prefect tasks, or as plain calls -----------------------------------
-
-
-class Steps:
-    """Runs one step for several nodes at once and collects each node's outcome."""
-
-    run_id: str
-    flow_run_id: str | None = None
-
-    @property
-    def log(self) -> logging.Logger | logging.LoggerAdapter:
-        return logger()
-
-    def call(self, step: Any, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def each(
-        self, step: Any, nodes: list[str], per_node: dict[str, dict] | None = None, **common: Any
-    ) -> dict[str, Outcome]:
-        raise NotImplementedError
-
-    def manual(self, nodes: list[str], timeout: float) -> str | None:
-        """Wait until a person says the work on ``nodes`` is done; a reason if not."""
-        return self.manual_unavailable()
-
-    def manual_unavailable(self) -> str | None:
-        """Why a manual action cannot be waited for here (checked before anything changes)."""
-        return (
-            "the manual action pauses the run until a person resumes it in the Prefect UI: "
-            "set PREFECT_API_URL to a Prefect server"
-        )
-
-    def publish(self, report: MaintenanceReport) -> None:
-        pass
-
-    def publish_plan(self, plan: MaintenancePlan) -> None:
-        pass
-
-    approval_id: str | None = None
-
-    def approve(self, plan: MaintenancePlan, policy: ApprovalPolicy) -> str | None:
-        """Ask for approval of the plan; a reason to stop, or None to go on."""
-        return "plan approval needs a Prefect server (set PREFECT_API_URL)"
-
-    def progress(self, text: str) -> None:
-        """A line in the approval's Slack thread (when the run was approved in Slack)."""
-
-    def outcome(self, text: str) -> None:
-        """The final outcome, to the Slack channel (when the run was approved in Slack)."""
-
-
-def _outcome(node: str, step: str, value: Any) -> Outcome:
-    if isinstance(value, StepDone | StepFailed):
-        return value
-    if isinstance(value, BaseException):  # not a step failure we foresaw: still a failure
-        return StepFailed(node, step, f"{type(value).__name__}: {value}", 0.0)
-    return StepFailed(node, step, f"unexpected result {value!r}", 0.0)
-
-
-class PrefectSteps(Steps):
-    def __init__(self) -> None:
-        from prefect.runtime import flow_run
-
-        self.flow_run_id = str(flow_run.id) if flow_run.id else None
-        self.run_id = self.flow_run_id or f"local-{uuid.uuid4().hex[:12]}"
-
-    def call(self, step: Any, *args: Any, **kwargs: Any) -> Any:
-        return step(*args, **kwargs)
-
-    def each(
-        self, step: Any, nodes: list[str], per_node: dict[str, dict] | None = None, **common: Any
-    ) -> dict[str, Outcome]:
-        futures = {n: step.submit(node=n, **common, **(per_node or {}).get(n, {})) for n in nodes}
-        try:
-            return {
-                n: _outcome(n, step.name, f.result(raise_on_failure=False))
-                for n, f in futures.items()
-            }
-        except STOPPED:
-            INTERRUPT.set()  # the steps in flight stop at their next turn,
-            wait_for_futures(list(futures.values()))  # and stop before the lease goes
-            raise
-
-    def manual_unavailable(self) -> str | None:
-        return None
-
-    def manual(self, nodes: list[str], timeout: float) -> str | None:
-        from prefect.flow_runs import pause_flow_run
-        from prefect.input import RunInput
-        from prefect.runtime import flow_run
-
-        class ManualDone(RunInput):
-            done: bool = False  # fail closed: an empty resume is not a confirmation
-            note: str = ""
-
-        listed = ", ".join(nodes)
-        description = (
-            f"Nodes **{listed}** are cordoned and drained. Do the maintenance, then resume "
-            "with *done* ticked. Resuming without it halts the rollout (nodes stay cordoned)."
-        )
-        answer = pause_flow_run(
-            wait_for_input=ManualDone.with_initial_data(description=description),
-            timeout=int(timeout),
-            poll_interval=2,
-            key=f"manual-{nodes[0]}-{flow_run.run_count}".lower().replace(".", "-")[:60],
-        )
-        if not answer.done:
-            return (
-                f"the person resuming did not confirm the work as done ({answer.note or 'no note'})"
-            )
-        record("maintenance.manual-done", listed, details={"note": answer.note})
-        return None
-
-    thread: SlackThread | None = None
-
-    def approve(self, plan: MaintenancePlan, policy: ApprovalPolicy) -> str | None:
-        from tasks.approval_gate import ApprovalRefused, approval_gate
-
-        try:
-            approved = approval_gate(
-                f"rolling maintenance of {len(plan.order)} node(s) on {plan.cluster}",
-                plan.to_markdown(),
-                policy,
-                timeout=policy.timeout,
-                plan_digest_value=plan.digest(),
-                runbook=FLOW_NAME,
-            )
-        except ApprovalRefused as exc:
-            return f"not approved, nothing was changed: {exc}"
-        self.approval_id, self.thread = approved.id, approved.thread
-        return None
-
-    def progress(self, text: str) -> None:
-        if self.thread:
-            post_progress(self.thread, text)
-
-    def outcome(self, text: str) -> None:
-        if self.thread:
-            post_outcome(self.thread, text)
-
-    def publish_plan(self, plan: MaintenancePlan) -> None:
-        from prefect.artifacts import create_markdown_artifact
-
-        create_markdown_artifact(
-            key="rolling-node-maintenance-plan",
-            markdown=plan.to_markdown(),
-            description="The plan this run follows",
-        )
-
-    def publish(self, report: MaintenanceReport) -> None:
-        from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-        create_table_artifact(
-            key="rolling-node-maintenance-nodes",
-            table=report.table(),
-            description="Per node: result, pods evicted, durations per step",
-        )
-        create_markdown_artifact(
-            key="rolling-node-maintenance-report",
-            markdown=report.to_markdown(),
-            description=f"Rolling node maintenance: {report.status}",
-        )
-
-
-class LocalSteps(Steps):
-    """No Prefect API: the task bodies, called directly, one thread per node of a batch."""
-
-    def __init__(self) -> None:
-        self.run_id = f"local-{uuid.uuid4().hex[:12]}"
-
-    def call(self, step: Any, *args: Any, **kwargs: Any) -> Any:
-        return step.fn(*args, **kwargs)
-
-    def each(
-        self, step: Any, nodes: list[str], per_node: dict[str, dict] | None = None, **common: Any
-    ) -> dict[str, Outcome]:
-        if not nodes:
-            return {}
-
-        def one(node: str) -> Outcome:
-            try:
-                return _outcome(
-                    node, step.name, step.fn(node=node, **common, **(per_node or {}).get(node, {}))
-                )
-            except Exception as exc:
-                return _outcome(node, step.name, exc)
-
-        pool = ThreadPoolExecutor(max_workers=len(nodes))
-        try:
-            futures = [pool.submit(carried(one), n) for n in nodes]  # keeps the audit context
-            return {n: f.result() for n, f in zip(nodes, futures, strict=True)}
-        except STOPPED:
-            INTERRUPT.set()  # the steps in flight stop at their next turn
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- The procedure --------------------------------------------------------------------------
@@ -307,31 +105,24 @@ def operator_rules(params: MaintenanceParams) -> ApprovalPolicy | None:
     return policy
 
 
-def approval_gate(plan: MaintenancePlan, policy: ApprovalPolicy | None, steps: Steps) -> str | None:
-    """Ask for approval of ``plan`` (its Markdown and digest) when a policy applies; a reason
-    to stop, or None to go on."""
-    if policy is None:
-        return None
-    return steps.approve(plan, policy)
-
-
-def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceReport:
+def run_maintenance(params: MaintenanceParams, runner: StepRunner) -> MaintenanceReport:
     started = datetime.now(UTC)
-    with audit_context(FLOW_NAME, flow_run_id=steps.flow_run_id or steps.run_id):
+    with audit_context(FLOW_NAME, flow_run_id=runner.flow_run_id or runner.run_id):
         policy = operator_rules(params)
         if params.action.kind == "manual" and not params.dry_run:
-            reason = steps.manual_unavailable()
+            reason = manual_unavailable(runner)
             if reason:
                 raise InvalidRequest(reason)
-        plan: MaintenancePlan = steps.call(plan_maintenance, params, steps.run_id)
-        steps.publish_plan(plan)
+        plan: MaintenancePlan = runner.call(plan_maintenance, params, runner.run_id)
+        publish_plan(runner, plan)
         ledger = Ledger(plan)
+        slack = RunThread()  # the approval's Slack thread, once approved in Slack
 
         def finish(status: Status, message: str) -> MaintenanceReport:
-            report = ledger.report(steps.run_id, status, message, started)
-            steps.publish(report)
-            steps.outcome(f"{status}: {message}")
-            (steps.log.info if status in ("succeeded", "dry-run") else steps.log.error)(
+            report = ledger.report(runner.run_id, status, message, started)
+            publish_report(runner, report)
+            slack.outcome(f"{status}: {message}")
+            (runner.log.info if status in ("succeeded", "dry-run") else runner.log.error)(
                 "%s: %s", status, message
             )
             return report
@@ -350,21 +141,31 @@ def run_maintenance(params: MaintenanceParams, steps: Steps) -> MaintenanceRepor
             )
         if not plan.order:
             return finish("succeeded", "no node to maintain (all selected nodes skipped)")
-        stop = approval_gate(plan, policy, steps)
-        if stop:
-            return finish("halted", stop)
+        approval_id = None
+        if policy is not None:
+            approval = approve_plan(
+                runner,
+                f"rolling maintenance of {len(plan.order)} node(s) on {plan.cluster}",
+                plan.to_markdown(),
+                policy,
+                digest=plan.digest(),
+                runbook=FLOW_NAME,
+            )
+            if isinstance(approval, str):
+                return finish("halted", approval)
+            approval_id, slack.thread = approval.id, approval.thread
 
-        lease = MaintenanceLease(params.target, params.lease, holder_identity(steps.run_id))
+        lease = MaintenanceLease(params.target, params.lease, holder_identity(runner.run_id))
         record(
             "run.start",
             plan.cluster,
             target_kind="cluster",
             details={"nodes": plan.order, "plan_digest": plan.digest()},
-            approval_id=steps.approval_id,
+            approval_id=approval_id,
         )
         try:
             with lease.held():
-                status, message = roll(params, plan, ledger, steps, lease)
+                status, message = roll(params, plan, ledger, runner, slack, lease)
         except LeaseHeld as exc:
             status, message = "halted", str(exc)
         except STOPPED as exc:
@@ -409,7 +210,8 @@ def roll(
     params: MaintenanceParams,
     plan: MaintenancePlan,
     ledger: Ledger,
-    steps: Steps,
+    runner: StepRunner,
+    slack: RunThread,
     lease: MaintenanceLease,
 ) -> tuple[Status, str]:
     """Batches until done, halted, or past the deadline."""
@@ -420,7 +222,7 @@ def roll(
             return "deadline", _deadline_message(params, remaining)
         if lease.lost:
             return "halted", _lease_lost_message(lease, ledger, remaining)
-        cleared = wait_until_clear(params, plan, ledger, steps, remaining)
+        cleared = wait_until_clear(params, plan, ledger, runner, remaining)
         if isinstance(cleared, tuple):
             status, message = cleared
             return status, message
@@ -430,10 +232,10 @@ def roll(
         if not batch:  # every remaining node was skipped meanwhile
             break
         batch_no += 1
-        steps.log.info("batch %d: %s", batch_no, ", ".join(batch))
-        steps.progress(f"batch {batch_no}: {', '.join(batch)}")
+        runner.log.info("batch %d: %s", batch_no, ", ".join(batch))
+        slack.progress(f"batch {batch_no}: {', '.join(batch)}")
         remaining = [n for n in remaining if n not in batch]
-        maintain_batch(params, batch, infos, ledger, steps)
+        maintain_batch(params, batch, infos, ledger, runner)
         if lease.lost:
             return "halted", _lease_lost_message(lease, ledger, remaining)
         if ledger.failures:
@@ -473,7 +275,7 @@ def wait_until_clear(
     params: MaintenanceParams,
     plan: MaintenancePlan,
     ledger: Ledger,
-    steps: Steps,
+    runner: StepRunner,
     remaining: list[str],
 ) -> _Clear | tuple[Status, str]:
     """The next batch, once blockers are clear and max-unavailable has room (counted from the
@@ -483,13 +285,13 @@ def wait_until_clear(
     while True:
         if LEASE_LOST.is_set():  # roll() halts, naming the loss
             return _Clear([], {})
-        infos = {n.name: n for n in steps.call(read_nodes, params.target, plan.pool)}
+        infos = {n.name: n for n in runner.call(read_nodes, params.target, plan.pool)}
         for name in list(remaining):
             info = infos.get(name)
             why = None
             if info is None:
                 why = "node no longer exists"
-            elif cordon_owner(info, steps.run_id) == Cordon.SOMEONE_ELSE:
+            elif cordon_owner(info, runner.run_id) == Cordon.SOMEONE_ELSE:
                 why = "cordoned by someone else since the plan was made; left as it is"
             if why:
                 ledger.skipped(name, why)
@@ -498,12 +300,12 @@ def wait_until_clear(
         ours_out = [n for n in remaining if infos[n].unschedulable and infos[n].cordoned_by]
         give_back = cordons_to_give_back(ours_out, out_now, plan.limit)
         if give_back:
-            release_cordons(params, give_back, infos, ledger, steps)
+            release_cordons(params, give_back, infos, ledger, runner)
             continue
         batch = next_batch(remaining, out_now, plan.limit)
         reasons: list[str] = []
         if params.blockers.configured:
-            reasons += steps.call(check_blockers, params)
+            reasons += runner.call(check_blockers, params)
         if remaining and not batch:
             reasons.append(
                 f"max-unavailable {plan.limit} used up by nodes out now: "
@@ -520,7 +322,7 @@ def wait_until_clear(
         if _past(params.deadline):
             return "deadline", _deadline_message(params, remaining)
         pause = min(params.blockers.check_interval.total_seconds(), max_wait - waited)
-        steps.log.warning(
+        runner.log.warning(
             "next batch waits: %s; re-checking in %s", "; ".join(reasons), format_duration(pause)
         )
         if LEASE_LOST.wait(pause):  # roll() halts, naming the loss
@@ -532,18 +334,19 @@ def release_cordons(
     nodes: list[str],
     infos: dict[str, NodeInfo],
     ledger: Ledger,
-    steps: Steps,
+    runner: StepRunner,
 ) -> None:
     """Uncordon cordons an earlier run of ours left beyond this run's max-unavailable (taking
     them over first, since only a run's own cordon is uncordoned); they are done later."""
-    steps.log.warning(
+    runner.log.warning(
         "an earlier run left %s cordoned, more than max-unavailable %s allows; uncordoning "
         "them first",
         ", ".join(nodes),
         params.max_unavailable,
     )
-    target, run_id = params.target, steps.run_id
-    taken = steps.each(
+    target, run_id = params.target, runner.run_id
+    taken = each_node(
+        runner,
         cordon_node,
         nodes,
         per_node={n: {"known": infos[n]} for n in nodes},
@@ -553,7 +356,7 @@ def release_cordons(
     ok = [n for n, out in taken.items() if isinstance(out, StepDone) and not out.skipped]
     if len(ok) < len(nodes):
         raise RuntimeError(f"cannot take over the cordons of {', '.join(nodes)}: {taken}")
-    for node, out in steps.each(uncordon_node, ok, target=target, run_id=run_id).items():
+    for node, out in each_node(runner, uncordon_node, ok, target=target, run_id=run_id).items():
         if isinstance(out, StepFailed):
             raise RuntimeError(f"cannot give back the cordon of {node}: {out}")
         ledger.note(node, "uncordoned first: an earlier run left it cordoned beyond the limit")
@@ -564,11 +367,11 @@ def maintain_batch(
     batch: list[str],
     infos: dict[str, NodeInfo],
     ledger: Ledger,
-    steps: Steps,
+    runner: StepRunner,
 ) -> None:
     """cordon -> drain -> act -> wait Ready -> uncordon, each step for the whole batch at once.
     A node that fails stops; the others in hand finish (they are drained already)."""
-    target, run_id = params.target, steps.run_id
+    target, run_id = params.target, runner.run_id
 
     def record_step(step: Step, outcomes: dict[str, Outcome]) -> list[str]:
         ok = []
@@ -598,7 +401,8 @@ def maintain_batch(
         return
     cordoned = record_step(
         "cordon",
-        steps.each(
+        each_node(
+            runner,
             cordon_node,
             batch,
             per_node={n: {"known": infos.get(n)} for n in batch},
@@ -608,7 +412,8 @@ def maintain_batch(
     )
     if lease_lost(cordoned, "drain"):
         return
-    drain_results = steps.each(
+    drain_results = each_node(
+        runner,
         drain_node,
         cordoned,
         target=target,
@@ -622,7 +427,9 @@ def maintain_batch(
     for node in failed if lost_now else []:
         ledger.note(node, "left cordoned: the maintenance Lease was lost during the drain")
     if failed and not lost_now and params.on_drain_failure == "uncordon":
-        for node, out in steps.each(uncordon_node, failed, target=target, run_id=run_id).items():
+        for node, out in each_node(
+            runner, uncordon_node, failed, target=target, run_id=run_id
+        ).items():
             if isinstance(out, StepDone):
                 ledger.left(node, "schedulable")
                 ledger.note(
@@ -640,7 +447,7 @@ def maintain_batch(
     boot_ids = {n: infos[n].boot_id if action.reboots and n in infos else None for n in drained}
     if action.kind == "manual" and drained:
         began = time.monotonic()
-        stop = steps.manual(drained, action.timeout.total_seconds())
+        stop = wait_for_manual_work(drained, action.timeout.total_seconds())
         seconds = time.monotonic() - began
         acted = []
         for node in drained:
@@ -653,11 +460,13 @@ def maintain_batch(
         acted = drained
     else:
         acted = record_step(
-            "action", steps.each(act_on_node, drained, target=target, action=action, run_id=run_id)
+            "action",
+            each_node(runner, act_on_node, drained, target=target, action=action, run_id=run_id),
         )
     if lease_lost(acted, "ready"):
         return
-    ready_results = steps.each(
+    ready_results = each_node(
+        runner,
         wait_node_ready,
         acted,
         per_node={n: {"previous_boot_id": boot_ids.get(n)} for n in acted},
@@ -677,7 +486,8 @@ def maintain_batch(
         return
     record_step(
         "uncordon",
-        steps.each(
+        each_node(
+            runner,
             uncordon_node,
             ready,
             per_node={n: {"known": seen.get(n)} for n in ready},
@@ -718,7 +528,7 @@ def _plan_summary(plan: MaintenancePlan) -> str:
 )
 def rolling_node_maintenance(params: MaintenanceParams) -> MaintenanceReport:
     """Roll maintenance across the selected nodes; the report says what happened to each."""
-    return _as_flow_state(run_maintenance(params, PrefectSteps()))
+    return _as_flow_state(run_maintenance(params, PrefectRunner()))
 
 
 def _as_flow_state(report: MaintenanceReport) -> Any:
@@ -732,4 +542,4 @@ def _as_flow_state(report: MaintenanceReport) -> Any:
 
 def run_local(params: MaintenanceParams) -> MaintenanceReport:
     """The same procedure without a Prefect API (the CLI's default when none is configured)."""
-    return run_maintenance(params, LocalSteps())
+    return run_maintenance(params, LocalRunner())
