@@ -35,11 +35,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from runbooks.cluster import launcher, workloads
 from runbooks.cluster.binaries import ensure_binaries
+from runbooks.kube_target import KubeTarget
+from tasks.kube.client import api_client
 
 NAMESPACE = "bench"
 SCRIPT = """set -euo pipefail
@@ -225,7 +227,7 @@ def main() -> int:
     record = launcher.up(name=args.name, nodes=args.nodes)
     kubeconfig = record.kubeconfig
     kubectl = ensure_binaries().path("kubectl")
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = api_client(KubeTarget(kubeconfig=kubeconfig))
     rows: list[dict] = []
     try:
         pods = seed(api, args.deployments, args.replicas, args.budget, args.termination_seconds)

@@ -11,10 +11,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from runbooks.cluster import workloads
+from runbooks.kube_client import client_for_kubeconfig
 
 NAMESPACE = "shop"
 
@@ -51,7 +52,7 @@ def show(api: client.ApiClient) -> None:
 
 
 def main() -> int:
-    api = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+    api = client_for_kubeconfig(os.environ.get("KUBECONFIG"))
     seed(api)
     nodes = len(client.CoreV1Api(api).list_node().items)
     workloads.wait_pods_ready(api, NAMESPACE, expected=6 + 3 + 3 + nodes, timeout=120)

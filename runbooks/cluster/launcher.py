@@ -170,6 +170,25 @@ def _write_kubeconfig(record: ClusterRecord) -> None:
     record.kubeconfig.chmod(0o600)
 
 
+# The API server's own audit log, kept small: who changed a node or evicted a pod, and who asked
+# for /version (each event names the caller's User-Agent, e.g. kube-runbooks/0.1.0).
+AUDIT_POLICY, AUDIT_LOG = "audit-policy.yaml", "kube-apiserver-audit.log"
+AUDIT_POLICY_YAML = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete]
+    resources:
+      - group: ""
+        resources: [nodes, pods/eviction]
+  - level: Metadata
+    nonResourceURLs: [/version]
+  - level: None
+"""
+
+
 def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[str]]:
     d, p = record.directory, record.ports
     pki, kubeconfig = d / "pki", str(record.kubeconfig)
@@ -204,6 +223,10 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=true",
             "--profiling=false",
+            f"--audit-policy-file={d / AUDIT_POLICY}",
+            f"--audit-log-path={d / 'logs' / AUDIT_LOG}",
+            "--audit-log-maxsize=20",
+            "--audit-log-maxbackup=1",
         ],
         "kube-controller-manager": [
             str(binaries.path("kube-controller-manager")),
@@ -317,6 +340,7 @@ def up(
     _save(record)
     _write_kubeconfig(record)
     write_kwok_config(binaries.stages, directory / "kwok.yaml")
+    (directory / AUDIT_POLICY).write_text(AUDIT_POLICY_YAML)
     argv = _command_lines(record, binaries)
     logs = directory / "logs"
     try:

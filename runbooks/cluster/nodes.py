@@ -13,8 +13,10 @@ import time
 import uuid
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
+
+from runbooks.kube_client import client_for_kubeconfig
 
 NOT_READY_LABEL = "node-not-ready.stage.kwok.x-k8s.io"
 KWOK_NODE_LABELS = {
@@ -35,7 +37,7 @@ KWOK_CUT_OFF = "false"
 
 
 def core_api(kubeconfig: Path) -> client.CoreV1Api:
-    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    return client.CoreV1Api(client_for_kubeconfig(kubeconfig))
 
 
 def node_name(index: int) -> str:
