@@ -619,3 +619,27 @@ def test_an_interrupted_drill_stops_its_etcd_and_removes_its_scratch_data(
     assert "KeyboardInterrupt" in (child.stderr.read() if child.stderr else "")
     assert pid not in _drill_etcd_pids()
     assert not Path(data_dir).parent.exists()  # the whole scratch directory
+
+
+def test_a_failed_backup_is_posted_to_the_slack_channel(
+    cluster: LocalCluster, velero: Velero, monkeypatch: pytest.MonkeyPatch
+):
+    from devtools.slack_standin import SlackStandin
+
+    velero.healthy()
+    velero.backup("daily-20261201020000", "Completed", 11)
+    velero.backup("daily-20261202020000", "Failed", 5, failureReason="object storage unreachable")
+    with SlackStandin() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.bot_token)
+        monkeypatch.setenv("RUNBOOK_SLACK_CHANNEL", "C0OPS")
+        monkeypatch.setenv("RUNBOOK_SLACK_API_URL", slack.api_url)
+
+        report = run_local(velero_only(cluster, velero.namespace))
+
+    (posted,) = slack.top_level("C0OPS")
+    assert posted.text.splitlines() == [
+        f"*{report.summary_line()}*",
+        "• `fail` *velero.backup.failed* (blocker): No schedule's latest finished backup failed. "
+        "schedule daily: daily-20261202020000 Failed (0 errors, 0 warnings): "
+        "object storage unreachable",
+    ]
