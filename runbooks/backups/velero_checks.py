@@ -21,7 +21,7 @@ from runbooks.backups.facts import (
 )
 from runbooks.backups.next_backup import BadCron, next_backup
 from runbooks.backups.verdict import Verdict, age, backup_check, when
-from runbooks.maintenance.durations import format_duration
+from runbooks.kit.durations import format_duration
 
 REFERENCE = "https://velero.io/docs/main/api-types/"
 _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -54,7 +54,7 @@ def _per_schedule(
     for schedule in velero.schedules:
         backups = sorted(
             (b for b in velero.backups if b.schedule == schedule.name),
-            key=lambda b: (b.created or _EPOCH, b.name),  # Velero's names end in a timestamp
+            key=_newest_first,
             reverse=True,
         )
         judged = judge(schedule, backups)
@@ -64,6 +64,13 @@ def _per_schedule(
         failed = failed or not ok
         lines.append(f"schedule {schedule.name}: {line}")
     return Verdict("fail" if failed else "pass", lines or ["no backups to judge"])
+
+
+def _newest_first(b: Backup) -> tuple[dt.datetime, dt.datetime, str]:
+    """When the backup started, then when its object was made, then its name (Velero's end in
+    a timestamp). Not creation first: Backups synced from object storage (a new cluster, a
+    restored one) are all created at the sync."""
+    return (b.started or b.created or _EPOCH, b.created or _EPOCH, b.name)
 
 
 def _newest_completed(backups: list[Backup]) -> Backup | None:

@@ -18,19 +18,17 @@ import sys
 import threading
 import time
 import uuid
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from flows.backup_check import run_local
 from runbooks.backups.params import BackupCheckParams
 from runbooks.cluster.kwok_job_exit import JOB_EXIT_ANNOTATION
 from runbooks.cluster.launcher import ClusterRecord
+from runbooks.cluster.velero import install_velero_crds
 from runbooks.kit.checks import CheckReport
 from runbooks.kube_target import KubeTarget
 from tasks.etcd import save_snapshot
@@ -53,32 +51,8 @@ def ago(hours: float) -> str:
 
 @pytest.fixture(scope="module")
 def velero_crds(cluster: LocalCluster) -> None:
-    """The Velero CRDs, installed once and Established."""
-    ext = client.ApiextensionsV1Api(cluster.api)
-    text = resources.files("runbooks.backups").joinpath("crds/velero.yaml").read_text()
-    names = []
-    for body in yaml.safe_load_all(text):
-        names.append(body["metadata"]["name"])
-        try:
-            ext.create_custom_resource_definition(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-    deadline = time.monotonic() + 30
-    for name in names:
-        while time.monotonic() < deadline:
-            conditions = ext.read_custom_resource_definition(name).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                break
-            time.sleep(0.2)
-    # The API server serves a new group a moment after Established; wait until it lists.
-    custom = client.CustomObjectsApi(cluster.api)
-    while time.monotonic() < deadline:
-        try:
-            custom.list_namespaced_custom_object(GROUP, VERSION, "default", "backups")
-            return
-        except ApiException:
-            time.sleep(0.2)
+    """The Velero CRDs, installed once and served."""
+    install_velero_crds(cluster.api)
 
 
 class Velero:

@@ -122,6 +122,16 @@ CASES = [
         {"velero.backup.failed": "fail"},
     ),
     (
+        "backups synced from storage at once are ordered by when they started",
+        {
+            "velero": healthy_velero(
+                backup("daily-a-new", "Failed", 1, created=NOW - 0.5 * H),
+                backup("daily-b-old", "Completed", 11, created=NOW - 0.5 * H),
+            )
+        },
+        {"velero.backup.failed": "fail"},
+    ),
+    (
         "a backup InProgress for 5h",
         {"velero": healthy_velero(GOOD, backup("daily-stuck", "InProgress", 5))},
         {"velero.backup.stuck": "fail"},
