@@ -98,12 +98,30 @@ def velero_restore_drill(
     }
     api = _custom(target)
     started = time.monotonic()
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, "restores", body)
+    where = f"{namespace}/{name}"
+    details = {"backup": backup.name, "namespace_mapping": mapping}
+    intent = record("restore.create", where, target_kind="restore", phase="intent", details=details)
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, "restores", body)
+    except Exception as exc:
+        record(
+            "restore.create",
+            where,
+            target_kind="restore",
+            phase="outcome",
+            outcome="failed",
+            intent_id=intent,
+            details={**details, "error": _reason(exc)},
+        )
+        raise
     record(
         "restore.create",
-        f"{namespace}/{name}",
+        where,
         target_kind="restore",
-        details={"backup": backup.name, "namespace_mapping": mapping},
+        phase="outcome",
+        outcome="created",
+        intent_id=intent,
+        details=details,
     )
     status = _await_final_phase(api, namespace, name, timeout)
     seconds = time.monotonic() - started

@@ -235,6 +235,16 @@ def test_velero_restore_drill_reports_the_restore_phase_and_time(
         GROUP, VERSION, velero.namespace, "restores"
     )
     assert [r["spec"]["namespaceMapping"] for r in restores["items"]] == [{"shop": "drill-shop"}]
+    from runbooks.audit import RecordFilter, get_store
+
+    name = restores["items"][0]["metadata"]["name"]
+    audited = [
+        (r.phase, r.outcome)
+        for r in get_store().records(
+            RecordFilter(action="restore.create", target=f"{velero.namespace}/{name}")
+        )
+    ]
+    assert audited == [("intent", None), ("outcome", "created")]
 
 
 # --- CronJob-based backups: real CronJob -> Job -> KWOK pod ------------------------------------
