@@ -32,8 +32,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbooks.approvals.policy import ApprovalPolicy, PolicyLoosened, effective_policy
 from runbooks.audit import AuditStoreError
+from runbooks.kit.durations import format_duration
 from runbooks.maintenance.batch_plan import cordons_to_give_back, next_batch
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.lease_holder import HolderIdentity
 from runbooks.maintenance.ownership import Cordon, cordon_owner

@@ -17,13 +17,12 @@ latest of their closes.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# The same cron engine Prefect's scheduler uses, so openings agree with scheduled runs.
-from prefect._vendor.croniter import croniter
+# The public croniter: the engine Prefect's scheduler vendors, so openings agree with its runs.
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,32 +33,27 @@ from pydantic import (
     field_validator,
 )
 
+from runbooks.kit.durations import format_duration, parse_duration
+
 # No time zone moves its clocks by more than this at once; wall-clock searches look this far
 # beyond the obvious range so a repeated or skipped hour cannot hide an opening.
 _DST_SLACK = timedelta(hours=3)
 MAX_LENGTH = timedelta(days=7)
-_LENGTH_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$")
 
 
 def parse_length(value: Any) -> Any:
-    """Accept "3h", "90m", "1h30m", "1d"; anything else is left to pydantic's timedelta."""
-    if isinstance(value, str):
-        match = _LENGTH_RE.match(value)
-        if match and any(match.groups()):
-            days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-            return timedelta(days=days, hours=hours, minutes=minutes)
-        if not value.strip().upper().startswith("P"):  # ISO 8601 durations pass through
-            raise ValueError(f"window length {value!r} is not like 3h, 90m or 1h30m")
+    """The kit's durations ("3h", "90m", "1h30m", "1d"); ISO 8601 is left to pydantic."""
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError(f"window length {value!r} is not like 3h, 90m or 1h30m") from None
     return value
 
 
 def format_length(length: timedelta) -> str:
     """The inverse of ``parse_length``: 3h, 90m -> 1h30m, 1d2h."""
-    minutes = int(length.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
-    return "".join(parts) or "0m"
+    return format_duration(length, days=True)
 
 
 WindowLength = Annotated[

@@ -11,8 +11,8 @@ import signal
 import subprocess
 import time
 
+from runbooks.kit.durations import format_duration
 from runbooks.kube_target import KubeTarget
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.params import MaintenanceAction
 from runbooks.operator_config import load_operator_config
 from tasks import audit

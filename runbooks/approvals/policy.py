@@ -20,7 +20,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runbooks.identity import check_identities, clicker_identities, requester_identities
-from runbooks.maintenance.durations import Duration, format_duration
+from runbooks.kit.durations import Duration, format_duration
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")

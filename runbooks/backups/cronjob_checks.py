@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runbooks.backups.facts import BackupFacts, CronJobs
 from runbooks.backups.verdict import Verdict, age, backup_check
-from runbooks.maintenance.durations import format_duration
+from runbooks.kit.durations import format_duration
 
 REFERENCE = "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/"
 

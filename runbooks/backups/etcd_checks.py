@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runbooks.backups.facts import BackupFacts, EtcdSnapshots
 from runbooks.backups.verdict import Verdict, age, backup_check
-from runbooks.maintenance.durations import format_duration
+from runbooks.kit.durations import format_duration
 
 REFERENCE = "https://etcd.io/docs/v3.6/op-guide/recovery/"
 # The newest snapshot smaller than this share of the previous one is suspect (a truncated file,

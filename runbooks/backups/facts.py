@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runbooks.maintenance.durations import Duration
+from runbooks.kit.durations import Duration
 
 # Velero's terminal failures of a Backup: the backup is not (fully) usable.
 BACKUP_FAILED = ("PartiallyFailed", "Failed", "FailedValidation")

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 
 from runbooks.backups.facts import Policy
+from runbooks.kit.durations import Duration
 from runbooks.kube_target import KubeTarget
-from runbooks.maintenance.durations import Duration
 from runbooks.maintenance.params import check_namespace
 from runbooks.verify.selector import parse_selector
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from runbooks.backups.facts import BackupFacts
 from runbooks.kit.checks import CheckResult, CheckSpec, CheckStatus, Severity
-from runbooks.maintenance.durations import format_duration
+from runbooks.kit.durations import format_duration
 
 
 @dataclass

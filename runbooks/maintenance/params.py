@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from runbooks.approvals.policy import RunApproval
+from runbooks.kit.durations import MAX_DURATION, Duration
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.blockers import parse_alert_filter
 from runbooks.maintenance.drain_plan import DrainOptions
-from runbooks.maintenance.durations import MAX_DURATION, Duration, validate_max_unavailable
+from runbooks.maintenance.max_unavailable import validate_max_unavailable
 from runbooks.verify.selector import parse_selector
 from runbooks.window import MaintenanceWindow
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from runbooks.kit.digest import digest as canonical_digest
+from runbooks.kit.durations import format_duration
 from runbooks.maintenance.batch_plan import plan_batches
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, PodDecision, plan_drain
-from runbooks.maintenance.durations import format_duration, resolve_max_unavailable
 from runbooks.maintenance.facts import BudgetInfo, NodeInfo, PodInfo
+from runbooks.maintenance.max_unavailable import resolve_max_unavailable
 from runbooks.maintenance.ownership import Cordon, cordon_owner, foreign_cordon
 from runbooks.maintenance.params import MaintenanceParams
 from runbooks.maintenance.room import NoRoom, find_no_room

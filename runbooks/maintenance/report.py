@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from runbooks.maintenance.durations import format_duration
+from runbooks.kit.durations import format_duration
 from runbooks.maintenance.plan import MaintenancePlan
 
 Step = Literal["plan", "blockers", "cordon", "drain", "action", "ready", "uncordon"]

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 from kubernetes import client, watch
 
+from runbooks.kit.durations import format_duration
 from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.drain_plan import DrainOptions, DrainPlan, plan_drain
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import PodInfo, PodRef
 from tasks import audit
 from tasks.kube import client as kube

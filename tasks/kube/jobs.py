@@ -9,8 +9,8 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
+from runbooks.kit.durations import format_duration
 from runbooks.kube_target import KubeTarget
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.job_manifest import (
     NODE_ANNOTATION,
     RUN_ANNOTATION,

@@ -30,8 +30,8 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from runbooks.kit.durations import format_duration
 from runbooks.kube_target import KubeTarget
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.lease_clock import (
     Sighting,
     expires_in,

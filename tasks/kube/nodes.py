@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from runbooks.kit.durations import format_duration
 from runbooks.kube_target import KubeTarget
-from runbooks.maintenance.durations import format_duration
 from runbooks.maintenance.facts import NodeInfo
 from runbooks.maintenance.ownership import (
     CORDONED_AT_ANNOTATION,

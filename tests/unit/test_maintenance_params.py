@@ -7,12 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from runbooks.maintenance.durations import (
-    format_duration,
-    parse_duration,
-    resolve_max_unavailable,
-    validate_max_unavailable,
-)
+from runbooks.kit.durations import format_duration, parse_duration
+from runbooks.maintenance.max_unavailable import resolve_max_unavailable, validate_max_unavailable
 from runbooks.maintenance.params import MaintenanceAction, MaintenanceParams
 
 
