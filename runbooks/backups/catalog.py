@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from runbooks.backups import cronjob_checks, drill_checks, etcd_checks, velero_checks
+from runbooks.backups import (
+    coverage_checks,
+    cronjob_checks,
+    drill_checks,
+    etcd_checks,
+    velero_checks,
+)
 from runbooks.kit.checks import CheckSpec
 
 CHECKS: list[CheckSpec] = [
+    *coverage_checks.CHECKS,
     *velero_checks.CHECKS,
     *cronjob_checks.CHECKS,
     *etcd_checks.CHECKS,

@@ -511,7 +511,7 @@ def test_under_prefect_a_stale_snapshot_fails_the_run_with_the_report_and_audit_
     state = backup_check(etcd_params(cluster, etcd, snapshot_dir), return_state=True)
 
     assert state.is_failed()
-    assert state.message == "backup-check: fail (15 checks: 1 fail, 1 pass, 13 skip)"
+    assert state.message == "backup-check: fail (16 checks: 1 fail, 2 pass, 13 skip)"
     run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as prefect:
         artifacts = prefect.read_artifacts(

@@ -323,6 +323,11 @@ CASES = [
         {},
     ),
     (
+        "nothing to check at all fails: silence is not a backup",
+        {"velero": Velero(namespace="velero", served=False), "cronjobs": None, "etcd": None},
+        {"backups.sources": "fail"},
+    ),
+    (
         "Velero unreadable is an error, not a pass",
         {"velero": Velero(namespace="velero", error="cannot list Velero objects: HTTP 403")},
         {
