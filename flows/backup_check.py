@@ -10,6 +10,7 @@ report (exit 0 unless a blocker fails). Only the drill creates anything (a Resto
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -18,8 +19,7 @@ from runbooks.backups.catalog import CHECKS
 from runbooks.backups.facts import Backup, BackupFacts, Drill, Velero
 from runbooks.backups.params import BackupCheckParams
 from runbooks.kit.checks import CheckReport
-from tasks.audit import audit_context, record
-from tasks.checks import notify_problems, run_checks
+from tasks.checks import as_flow_result, audited_checks
 from tasks.etcd import EtcdutlMissing, etcd_restore_drill, find_etcdutl, read_snapshots
 from tasks.kube.backup_cronjobs import read_backup_cronjobs
 from tasks.steps import Call, LocalRunner, StepRunner, current_runner
@@ -104,37 +104,22 @@ _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 def check_backups(params: BackupCheckParams, runner: StepRunner) -> CheckReport:
     """The procedure, under Prefect or as plain calls."""
-    cluster = params.target.describe()
-    with audit_context(FLOW_NAME, flow_run_id=runner.flow_run_id or runner.run_id):
-        record(
-            "run.start",
-            cluster,
-            target_kind="cluster",
-            details=params.model_dump(mode="json", exclude={"target"}),
-        )
-        try:
-            facts = read_backups(runner, params)
-            if params.restore_drill:
-                drill_restores(runner, params, facts)
-        except Exception as exc:
-            record(
-                "run.finish",
-                cluster,
-                target_kind="cluster",
-                outcome="error",
-                details={"message": (str(exc).splitlines() or [type(exc).__name__])[0]},
-            )
-            raise
-        report = run_checks(runner, FLOW_NAME, CHECKS, {"facts": facts}, target=cluster)
-        record(
-            "run.finish",
-            cluster,
-            target_kind="cluster",
-            outcome=report.status,
-            details={"summary": report.summary_line(), "failed": [c.id for c in report.problems]},
-        )
-    notify_problems(runner, report)  # a stale or failed backup is news for the channel
-    return report
+
+    def read() -> dict[str, Any]:
+        facts = read_backups(runner, params)
+        if params.restore_drill:
+            drill_restores(runner, params, facts)
+        return {"facts": facts}
+
+    # a stale or failed backup is news for the channel: audited_checks posts the problems
+    return audited_checks(
+        runner,
+        FLOW_NAME,
+        CHECKS,
+        read,
+        target=params.target.describe(),
+        details=params.model_dump(mode="json", exclude={"target"}),
+    )
 
 
 @flow(
@@ -146,12 +131,7 @@ def check_backups(params: BackupCheckParams, runner: StepRunner) -> CheckReport:
 )
 def backup_check(params: BackupCheckParams) -> CheckReport:
     """Check the backups; the report names each failing check with evidence and remediation."""
-    report = check_backups(params, current_runner())
-    if report.exit_code == 0:
-        return report
-    from prefect.states import Failed
-
-    return Failed(message=report.summary_line(), data=report)  # type: ignore[return-value]
+    return as_flow_result(check_backups(params, current_runner()))
 
 
 def run_local(params: BackupCheckParams) -> CheckReport:

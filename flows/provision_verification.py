@@ -9,6 +9,7 @@ Nothing in the cluster is changed: no check here creates objects (see the runboo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -19,8 +20,7 @@ from runbooks.kube_target import KubeTarget
 from runbooks.verify.baseline import Baseline
 from runbooks.verify.baseline_file import load_baseline
 from runbooks.verify.checks import VerifyCheck, applicable, reads_for
-from tasks.audit import audit_context, record
-from tasks.checks import notify_problems, run_checks
+from tasks.checks import as_flow_result, audited_checks
 from tasks.kube.cluster_reads import read_cluster
 from tasks.steps import LocalRunner, StepRunner, current_runner
 
@@ -66,45 +66,23 @@ def verify(params: VerifyParams, runner: StepRunner) -> CheckReport:
     """The procedure, under Prefect or as plain calls."""
     baseline = load(params)
     checks = choose(params, baseline)
-    cluster = params.target.describe()
-    with audit_context(FLOW_NAME, flow_run_id=runner.flow_run_id or runner.run_id):
-        record(
-            "run.start",
-            cluster,
-            target_kind="cluster",
-            details={
-                "checks": [c.spec.id for c in checks],
-                "baseline": str(params.baseline_file or ("inline" if baseline else "none")),
-            },
-        )
-        certificates = baseline.certificates if baseline else None
-        try:
-            snapshot = read_cluster(runner, params.target, reads_for(checks), certificates)
-        except Exception as exc:
-            record(
-                "run.finish",
-                cluster,
-                target_kind="cluster",
-                outcome="error",
-                details={"message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__},
-            )
-            raise
-        report = run_checks(
-            runner,
-            FLOW_NAME,
-            [c.spec for c in checks],
-            {"snapshot": snapshot, "baseline": baseline},
-            target=cluster,
-        )
-        record(
-            "run.finish",
-            cluster,
-            target_kind="cluster",
-            outcome=report.status,
-            details={"summary": report.summary_line(), "failed": [c.id for c in report.problems]},
-        )
-    notify_problems(runner, report)
-    return report
+    certificates = baseline.certificates if baseline else None
+
+    def read() -> dict[str, Any]:  # one LIST per resource type the chosen checks need
+        snapshot = read_cluster(runner, params.target, reads_for(checks), certificates)
+        return {"snapshot": snapshot, "baseline": baseline}
+
+    return audited_checks(
+        runner,
+        FLOW_NAME,
+        [c.spec for c in checks],
+        read,
+        target=params.target.describe(),
+        details={
+            "checks": [c.spec.id for c in checks],
+            "baseline": str(params.baseline_file or ("inline" if baseline else "none")),
+        },
+    )
 
 
 @flow(
@@ -115,12 +93,7 @@ def verify(params: VerifyParams, runner: StepRunner) -> CheckReport:
 )
 def provision_verification(params: VerifyParams) -> CheckReport:
     """Verify the cluster; the report names each failing check with evidence and remediation."""
-    report = verify(params, current_runner())
-    if report.exit_code == 0:
-        return report
-    from prefect.states import Failed
-
-    return Failed(message=report.summary_line(), data=report)  # type: ignore[return-value]
+    return as_flow_result(verify(params, current_runner()))
 
 
 def run_local(params: VerifyParams) -> CheckReport:

@@ -9,7 +9,7 @@ problems go to the Slack channel when Slack is configured.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prefect import task
@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from runbooks.approvals.config import load_slack_settings
 from runbooks.kit.checks import CheckReport, CheckResult, CheckSpec, errored
-from tasks.audit import record
+from tasks.audit import audit_context, record
 from tasks.slack import post_message
 from tasks.steps import StepRunner
 
@@ -86,3 +86,51 @@ def notify_problems(runner: StepRunner, report: CheckReport) -> bool:
         runner.log.warning("could not post the %s summary to Slack: %s", report.runbook, exc)
         return False
     return True
+
+
+def audited_checks(
+    runner: StepRunner,
+    runbook: str,
+    specs: Sequence[CheckSpec],
+    read: Callable[[], Mapping[str, Any]],
+    *,
+    target: str,
+    details: Mapping[str, Any],
+) -> CheckReport:
+    """A verify-style runbook's whole run: ``run.start`` (with ``details``), ``read`` what the
+    checks look at, every check at once, ``run.finish`` with the report's status (or 'error'
+    naming what went wrong while reading, then re-raised), and the problems to Slack."""
+    with audit_context(runbook, flow_run_id=runner.flow_run_id or runner.run_id):
+        record("run.start", target, target_kind="cluster", details=dict(details))
+        try:
+            inputs = read()
+        except Exception as exc:
+            message = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+            record(
+                "run.finish",
+                target,
+                target_kind="cluster",
+                outcome="error",
+                details={"message": message},
+            )
+            raise
+        report = run_checks(runner, runbook, specs, inputs, target=target)
+        record(
+            "run.finish",
+            target,
+            target_kind="cluster",
+            outcome=report.status,
+            details={"summary": report.summary_line(), "failed": [c.id for c in report.problems]},
+        )
+    notify_problems(runner, report)
+    return report
+
+
+def as_flow_result(report: CheckReport) -> Any:
+    """The report as a flow's return: a failing report ends the flow run Failed (with the
+    report as its data), so the Prefect UI shows it; otherwise the report itself."""
+    if report.exit_code == 0:
+        return report
+    from prefect.states import Failed
+
+    return Failed(message=report.summary_line(), data=report)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from runbooks.cli.errors import EXIT_BAD_INPUT, UserError, exit_code_for, one_line
+from runbooks.cli.flow_run import run_report
 
 
 def backup_check(
@@ -140,7 +141,7 @@ def _params(**flags: Any) -> Any:
 def _run(params: Any) -> Any:
     from flows.backup_check import backup_check as backup_check_flow
     from runbooks.audit import AuditStoreError, get_store
-    from tasks.kube.client import KubeUnreachable, api_client
+    from tasks.kube.client import api_client
 
     try:
         get_store()
@@ -154,22 +155,9 @@ def _run(params: Any) -> Any:
     # SIGTERM (a service manager, a worker, Kubernetes) is Ctrl-C: a drill in hand stops its
     # throwaway etcd and removes its scratch data before the process exits.
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        if not os.environ.get("PREFECT_API_URL"):
-            from flows.backup_check import run_local
+    from flows.backup_check import run_local
 
-            return run_local(params)
-        state = backup_check_flow(params, return_state=True)
-        result = state.result(raise_on_failure=False)
-    except (KubeUnreachable, AuditStoreError) as exc:
-        _fail(one_line(exc), exit_code_for(exc))
-    if isinstance(result, ValueError):
-        raise result
-    if isinstance(result, KubeUnreachable | AuditStoreError):
-        _fail(one_line(result), exit_code_for(result))
-    if isinstance(result, BaseException):
-        _fail(f"{type(result).__name__}: {one_line(result)}", 1)
-    return result
+    return run_report(backup_check_flow, run_local, params)
 
 
 def _fail(message: str, code: int) -> None:

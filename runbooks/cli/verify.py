@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from runbooks.cli.errors import EXIT_BAD_INPUT, UserError, exit_code_for, one_line
+from runbooks.cli.flow_run import run_report
 
 
 def _ids(flag: str, value: str | None) -> list[str]:
@@ -69,7 +69,6 @@ def _verify(
     from flows.provision_verification import VerifyParams, choose, load, provision_verification
     from runbooks.audit import AuditStoreError, get_store
     from runbooks.kube_target import KubeTarget
-    from tasks.kube.client import KubeUnreachable
 
     params = VerifyParams(
         target=KubeTarget(kubeconfig=kubeconfig, context=context),
@@ -90,22 +89,9 @@ def _verify(
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    try:
-        if not os.environ.get("PREFECT_API_URL"):
-            from flows.provision_verification import run_local
+    from flows.provision_verification import run_local
 
-            return run_local(params)
-        state = provision_verification(params, return_state=True)
-        result = state.result(raise_on_failure=False)
-    except (KubeUnreachable, AuditStoreError) as exc:
-        _fail(one_line(exc), exit_code_for(exc))
-    if isinstance(result, ValueError):
-        raise result
-    if isinstance(result, KubeUnreachable | AuditStoreError):
-        _fail(one_line(result), exit_code_for(result))
-    if isinstance(result, BaseException):
-        _fail(f"{type(result).__name__}: {one_line(result)}", 1)
-    return result
+    return run_report(provision_verification, run_local, params)
 
 
 def _fail(message: str, code: int) -> None:
