@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from runbooks.audit import AuditStore, RecordFilter, get_store
+from runbooks.audit import AuditStore, RecordFilter
 from runbooks.kit.checks import CheckResult, CheckSpec
 from tasks.checks import as_flow_result, audited_checks
 from tasks.steps import LocalRunner
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStore]:
-    from runbooks.settings import get_settings
-
-    monkeypatch.setenv("RUNBOOK_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    get_settings.cache_clear()
-    yield get_store()
-    get_settings.cache_clear()
 
 
 def snapshot_fresh(age_hours: int) -> CheckResult:
@@ -37,7 +24,7 @@ def _trail(store: AuditStore) -> list[tuple[str, str | None]]:
     return [(r.action, r.outcome) for r in store.records(RecordFilter(runbook="backup-check"))]
 
 
-def test_a_run_is_start_each_check_and_finish_with_the_reports_status(store: AuditStore):
+def test_a_run_is_start_each_check_and_finish_with_the_reports_status(audit_store: AuditStore):
     report = audited_checks(
         LocalRunner(),
         "backup-check",
@@ -47,18 +34,18 @@ def test_a_run_is_start_each_check_and_finish_with_the_reports_status(store: Aud
         details={"rpo": "24h"},
     )
     assert report.status == "fail"
-    assert [a for a, _ in _trail(store)] == ["run.start", "check.result", "run.finish"]
-    assert _trail(store)[-1] == ("run.finish", "fail")
+    assert [a for a, _ in _trail(audit_store)] == ["run.start", "check.result", "run.finish"]
+    assert _trail(audit_store)[-1] == ("run.finish", "fail")
     assert as_flow_result(report).is_failed()  # the Prefect UI shows the run Failed
 
 
-def test_a_read_that_fails_finishes_the_run_as_error_naming_the_first_line(store: AuditStore):
+def test_a_read_that_fails_finishes_the_run_as_error_naming_the_first_line(audit_store: AuditStore):
     def unreadable() -> dict[str, int]:
         raise PermissionError("snapshots dir /var/backups: permission denied\n(errno 13)")
 
     with pytest.raises(PermissionError):
         audited_checks(LocalRunner(), "backup-check", SPECS, unreadable, target="local", details={})
-    finish = store.records(RecordFilter(runbook="backup-check", action="run.finish"))
+    finish = audit_store.records(RecordFilter(runbook="backup-check", action="run.finish"))
     assert [(r.outcome, r.details["message"]) for r in finish] == [
         ("error", "snapshots dir /var/backups: permission denied")
     ]

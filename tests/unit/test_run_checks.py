@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from runbooks.audit import AuditStore, RecordFilter, get_store
+from runbooks.audit import AuditStore, RecordFilter
 from runbooks.kit.checks import CheckResult, CheckSpec
 from tasks.audit import audit_context
 from tasks.checks import run_checks
 from tasks.steps import LocalRunner
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStore]:
-    from runbooks.settings import get_settings
-
-    monkeypatch.setenv("RUNBOOK_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    get_settings.cache_clear()
-    yield get_store()
-    get_settings.cache_clear()
 
 
 def nodes_ready(nodes: dict[str, bool]) -> CheckResult:
@@ -45,7 +30,9 @@ SPECS = [
 ]
 
 
-def test_a_check_that_raises_is_an_error_and_every_outcome_is_audited(store: AuditStore) -> None:
+def test_a_check_that_raises_is_an_error_and_every_outcome_is_audited(
+    audit_store: AuditStore,
+) -> None:
     with audit_context("provision-verification", actor="oncall:alice"):
         report = run_checks(
             LocalRunner(),
@@ -59,7 +46,7 @@ def test_a_check_that_raises_is_an_error_and_every_outcome_is_audited(store: Aud
         ("api.readyz", "error"),
     ]
     assert report.exit_code == 1
-    rows = store.records(RecordFilter(action="check.result"))
+    rows = audit_store.records(RecordFilter(action="check.result"))
     assert sorted((r.details["check"], r.outcome) for r in rows) == [
         ("api.readyz", "error"),
         ("nodes.ready", "fail"),
