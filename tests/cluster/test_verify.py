@@ -421,3 +421,41 @@ def test_a_run_is_audited_start_each_check_and_finish(cluster: LocalCluster) -> 
     results = {r.details["check"]: r.outcome for r in records if r.action == "check.result"}
     assert results == {c.id: c.status for c in report.checks}
     assert records[-1].outcome == report.status == "pass"
+
+
+@pytest.mark.slow
+def test_under_prefect_each_read_and_check_is_a_task_run_and_a_failing_blocker_fails_the_run(
+    cluster: LocalCluster, prefect_server: str
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.provision_verification import provision_verification
+    from runbooks.verify.baseline import VersionRange
+
+    params = VerifyParams(
+        target=KubeTarget(kubeconfig=cluster.kubeconfig),
+        baseline=shipped(version=VersionRange(min="1.40")),  # the cluster runs 1.36
+    )
+    state = provision_verification(params, return_state=True)
+    assert state.is_failed()
+    report = state.result(raise_on_failure=False)
+    assert isinstance(report, CheckReport)
+    assert problems(report) == ["baseline.version"]
+    expected = {f"check {c.id}" for c in report.checks}
+    names: set[str] = set()
+
+    def recorded() -> bool:  # task runs reach the server as events, a moment later
+        nonlocal names
+        with get_client(sync_client=True) as prefect:
+            runs = prefect.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            )
+        names = {r.name for r in runs}
+        return expected <= names
+
+    eventually(recorded, "every check's task run on the server", timeout=30)
+    assert {"read nodes", "read apiservices", "read certificates"} <= names
+    assert not any(n.startswith("read pods") for n in names)
