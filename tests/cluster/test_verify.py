@@ -459,3 +459,85 @@ def test_under_prefect_each_read_and_check_is_a_task_run_and_a_failing_blocker_f
     eventually(recorded, "every check's task run on the server", timeout=30)
     assert {"read nodes", "read apiservices", "read certificates"} <= names
     assert not any(n.startswith("read pods") for n in names)
+
+
+def _service_account_kubeconfig(cluster: LocalCluster, namespace: str, tmp: Path) -> Path:
+    """A kubeconfig holding a token the API server issued to ``namespace``/verifier."""
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="verifier"))
+    )
+    token = cluster.core.create_namespaced_service_account_token(
+        "verifier",
+        namespace,
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        ),
+    ).status.token
+    import yaml
+
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "verifier", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "verifier"
+    path = tmp / "verifier.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _bind(cluster: LocalCluster, name: str, rules: list[dict[str, Any]], namespace: str) -> None:
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    rbac.create_cluster_role({"metadata": {"name": name}, "rules": rules})
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "verifier", "namespace": namespace}],
+        }
+    )
+
+
+def test_the_read_only_cluster_role_is_enough_and_a_forbidden_read_errors_only_its_check(
+    cluster: LocalCluster, namespace: str, tmp_path: Path
+) -> None:
+    import yaml
+
+    manifest = (
+        Path(__file__).resolve().parents[2] / "deployments/kubernetes/clusterrole-verify.yaml"
+    )
+    rules = next(d for d in yaml.safe_load_all(manifest.read_text()) if d["kind"] == "ClusterRole")[
+        "rules"
+    ]
+    full, narrow = f"t-verify-{uuid.uuid4().hex[:6]}", f"t-narrow-{uuid.uuid4().hex[:6]}"
+    kubeconfig = _service_account_kubeconfig(cluster, namespace, tmp_path)
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    target = KubeTarget(kubeconfig=kubeconfig)
+    try:
+        _bind(cluster, full, rules, namespace)
+        eventually(
+            lambda: not problems(run_local(VerifyParams(target=target, baseline=shipped()))),
+            "every check passing with the read-only ClusterRole",
+            timeout=20,
+        )
+        rbac.delete_cluster_role_binding(full)
+        without = [
+            {**r, "resources": [x for x in r.get("resources", []) if x != "clusterrolebindings"]}
+            for r in rules
+        ]
+        _bind(cluster, narrow, [r for r in without if r.get("resources") != []], namespace)
+
+        def only_rbac_errors() -> bool:
+            report = run_local(VerifyParams(target=target, baseline=shipped()))
+            return problems(report) == ["rbac.cluster-admin"]
+
+        eventually(only_rbac_errors, "only rbac.cluster-admin failing once its read is forbidden")
+        report = run_local(VerifyParams(target=target, baseline=shipped()))
+        [check] = [c for c in report.checks if c.id == "rbac.cluster-admin"]
+        assert check.status == "error" and report.exit_code == 1
+        assert "could not read clusterrolebindings: HTTP 403" in check.evidence[0]
+    finally:
+        for name in (full, narrow):
+            ignore_missing(partial(rbac.delete_cluster_role_binding, name))
+            ignore_missing(partial(rbac.delete_cluster_role, name))
