@@ -59,11 +59,23 @@ def test_bad_input_exits_2_with_one_clear_line_and_changes_nothing(cluster, args
     assert cluster_and_audit(cluster) == before
 
 
-def cluster_and_audit(cluster) -> tuple[dict[str, str], int]:
-    """Every node's resourceVersion, and the newest audit record's number."""
+def cluster_and_audit(cluster) -> tuple[dict[str, tuple[bool, dict[str, str]]], int]:
+    """Every node's cordon and the engine's marks on it, and the newest audit record's number.
+
+    Not the resourceVersion: KWOK's status heartbeats change that whatever the CLI does."""
     from runbooks.audit import RecordFilter, get_store
 
-    nodes = {n.metadata.name: n.metadata.resource_version for n in cluster.core.list_node().items}
+    nodes = {
+        n.metadata.name: (
+            bool(n.spec.unschedulable),
+            {
+                k: v
+                for k, v in (n.metadata.annotations or {}).items()
+                if k.startswith("kube-runbooks.io/")
+            },
+        )
+        for n in cluster.core.list_node().items
+    }
     newest = get_store().records(RecordFilter(limit=1, newest_first=True))
     return nodes, newest[0].seq if newest else 0
 
