@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runbooks.identity import check_identities, clicker_identities, requester_identities
 from runbooks.kit.durations import Duration, format_duration
@@ -46,6 +47,11 @@ def check_timeout(value: timedelta) -> timedelta:
     return value
 
 
+SlackUserIds = Annotated[list[str], AfterValidator(check_user_ids)]
+SlackGroupIds = Annotated[list[str], AfterValidator(check_group_ids)]
+ApprovalTimeout = Annotated[Duration, AfterValidator(check_timeout)]
+
+
 class ApproverPolicy(BaseModel):
     """Slack user IDs and/or user group IDs that may approve, and how many distinct people must.
 
@@ -54,8 +60,8 @@ class ApproverPolicy(BaseModel):
     listener decides from the record alone.
     """
 
-    users: list[str] = Field(default_factory=list, description="Slack user IDs (U…/W…)")
-    usergroups: list[str] = Field(
+    users: SlackUserIds = Field(default_factory=list, description="Slack user IDs (U…/W…)")
+    usergroups: SlackGroupIds = Field(
         default_factory=list, description="Slack user group IDs (S…); members at click time"
     )
     min_approvals: int = Field(1, ge=1, le=5, description="Distinct approvers needed")
@@ -70,16 +76,6 @@ class ApproverPolicy(BaseModel):
         description="Every identity the run knows its starter by; [] when it could not be "
         "identified. None: derive it from the approval's requester name (older records).",
     )
-
-    @field_validator("users")
-    @classmethod
-    def _user_ids(cls, value: list[str]) -> list[str]:
-        return check_user_ids(value)
-
-    @field_validator("usergroups")
-    @classmethod
-    def _group_ids(cls, value: list[str]) -> list[str]:
-        return check_group_ids(value)
 
     @field_validator("identities")
     @classmethod
@@ -142,16 +138,11 @@ def refusal(
 class ApprovalPolicy(ApproverPolicy):
     """Ask in Slack before a runbook changes anything: who may approve, and how long to wait."""
 
-    timeout: Duration = Field(
+    timeout: ApprovalTimeout = Field(
         "30m",
         validate_default=True,
         description="Stop the runbook if nobody decides within this long: 30m, 2h, 1d.",
     )
-
-    @field_validator("timeout")
-    @classmethod
-    def _sane_timeout(cls, value: timedelta) -> timedelta:
-        return check_timeout(value)
 
     def approvers(self) -> ApproverPolicy:
         """Only the who, as stored on the approval record."""
@@ -187,18 +178,18 @@ class RunApproval(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    users: list[str] = Field(
+    users: SlackUserIds = Field(
         default_factory=list,
         description="Only these of the configured approvers (Slack user IDs); empty: all.",
     )
-    usergroups: list[str] = Field(
+    usergroups: SlackGroupIds = Field(
         default_factory=list,
         description="Only these of the configured user groups (S…); empty: all.",
     )
     min_approvals: int | None = Field(
         default=None, ge=1, le=5, description="More distinct approvers than the policy asks."
     )
-    timeout: Duration | None = Field(
+    timeout: ApprovalTimeout | None = Field(
         default=None, description="A shorter time to decide than the policy's."
     )
 
@@ -210,21 +201,6 @@ class RunApproval(BaseModel):
                 "allow_self_approval is set only in the operator configuration, never by a run"
             )
         return data
-
-    @field_validator("users")
-    @classmethod
-    def _user_ids(cls, value: list[str]) -> list[str]:
-        return check_user_ids(value)
-
-    @field_validator("usergroups")
-    @classmethod
-    def _group_ids(cls, value: list[str]) -> list[str]:
-        return check_group_ids(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _sane_timeout(cls, value: timedelta | None) -> timedelta | None:
-        return None if value is None else check_timeout(value)
 
 
 class PolicyLoosened(ValueError):
