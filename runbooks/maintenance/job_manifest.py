@@ -1,6 +1,7 @@
 """The `job` action's Job for one node, built as an object and never as YAML text, so an image
-or command ends up verbatim whatever characters it holds; and the check that tells this run's
-Job for this node from any other Job that happens to have its name.
+or command ends up verbatim whatever characters it holds; the check that tells this run's
+Job for this node from any other Job that happens to have its name; and the one that finds
+another run's Job still at work on the node (a crashed CLI run's: its run id dies with it).
 
 The Job is pinned by nodeName (which bypasses the scheduler, so the cordon does not keep it out)
 and tolerates every taint a cordoned or rebooting node carries.
@@ -107,3 +108,24 @@ def foreign_job(
     if (other_run, other_node) != (run_id, node):
         return f"it belongs to run {other_run}, node {other_node}"
     return None
+
+
+def node_jobs_selector(node: str) -> str:
+    """The label selector for every kube-runbooks Job made for ``node``, by any run. Labels may
+    hold a hash of the node name: callers compare the full name with :func:`other_run`."""
+    return f"{MANAGED_BY_LABEL}={MANAGED_BY},{NODE_LABEL}={label_value(node)}"
+
+
+def other_run(annotations: dict[str, str] | None, node: str, run_id: str) -> str | None:
+    """The run that made a kube-runbooks Job for ``node`` when it is not run ``run_id``; None
+    for this run's own Job (adopted) or another node's (a label hash that matched)."""
+    annotations = annotations or {}
+    if annotations.get(NODE_ANNOTATION) != node:
+        return None
+    owner = annotations.get(RUN_ANNOTATION)
+    return None if owner == run_id else owner or "unknown"
+
+
+def finished(conditions: list[tuple[str, str]]) -> bool:
+    """Whether a Job's (type, status) conditions say it is over: Complete or Failed is True."""
+    return any(kind in ("Complete", "Failed") and status == "True" for kind, status in conditions)

@@ -14,9 +14,12 @@ from runbooks.kube_target import KubeTarget
 from runbooks.maintenance.job_manifest import (
     NODE_ANNOTATION,
     RUN_ANNOTATION,
+    finished,
     foreign_job,
     job_manifest,
     job_name,
+    node_jobs_selector,
+    other_run,
 )
 from tasks.kube import client as kube
 from tasks.kube.retry import TURN_SECONDS, retrying, stop_reason, watch_can_resume
@@ -37,11 +40,13 @@ def render_job(
 
 def run_job(target: KubeTarget, manifest: dict[str, Any], timeout: float) -> str:
     """Create the Job and wait for Complete; raise JobFailed on Failed or timeout. Returns a
-    one-line summary. A Job of the same name is adopted only when its metadata says it is this
-    run's Job for this node (a crashed attempt made it); any other fails the node."""
+    one-line summary. Another run's Job still active on the node fails the node and nothing is
+    created. A Job of the same name is adopted only when its metadata says it is this run's Job
+    for this node (a crashed attempt made it); any other fails the node."""
     batch = kube.batch(target)
     namespace = manifest["metadata"]["namespace"]
     name = manifest["metadata"]["name"]
+    _refuse_if_another_run_is_active(batch, manifest)
     try:
         retrying(lambda: batch.create_namespaced_job(namespace, manifest), f"create job {name}")
     except ApiException as exc:
@@ -76,6 +81,33 @@ def run_job(target: KubeTarget, manifest: dict[str, Any], timeout: float) -> str
                 raise
         finally:
             stream.stop()
+
+
+def _refuse_if_another_run_is_active(batch: Any, manifest: dict[str, Any]) -> None:
+    """Raise JobFailed when a kube-runbooks Job of another run is still active for this node:
+    a CLI run's id dies with its process, so after a crash the rerun's Job would run the action
+    a second time, at once, on the same node. One LIST; finished Jobs do not block."""
+    meta = manifest["metadata"]
+    namespace = meta["namespace"]
+    node, run_id = meta["annotations"][NODE_ANNOTATION], meta["annotations"][RUN_ANNOTATION]
+    selector = node_jobs_selector(node)
+    listed = retrying(
+        lambda: batch.list_namespaced_job(namespace, label_selector=selector),
+        f"list jobs for node {node}",
+    )
+    for job in listed.items:
+        owner = other_run(job.metadata.annotations, node, run_id)
+        conditions = [(c.type, c.status) for c in (job.status and job.status.conditions) or []]
+        if owner is None or finished(conditions):
+            continue
+        name = job.metadata.name
+        raise JobFailed(
+            f"job {namespace}/{name} of run {owner} is still active on node {node}; the action "
+            f"was not run on {node}, so that two maintenance actions never run on it at once. "
+            f"Wait for that Job to finish and rerun, or if it is stale (its run is gone and "
+            f"nothing runs on the node): kubectl -n {namespace} delete job {name} "
+            f"--cascade=foreground, then rerun"
+        )
 
 
 def _adopt(batch: Any, manifest: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ metadata says it is this run's Job for this node.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -15,6 +16,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from flows.rolling_maintenance import run_local
+from runbooks.cluster.kwok_job_exit import JOB_EXIT_ANNOTATION
 from runbooks.kube_target import KubeTarget
 from tasks.kube.jobs import JobFailed, job_name, render_job, run_job
 from tests.cluster.test_maintenance_helpers import node_state, params
@@ -97,8 +99,11 @@ def test_a_job_of_the_same_name_that_is_not_this_runs_fails_the_node(
         run_job(KubeTarget(kubeconfig=cluster.kubeconfig), ours, timeout=60)
 
     message = str(failed.value)
-    assert f"job {namespace}/{ours['metadata']['name']} already exists" in message
-    assert f"not run {run_id}'s Job for node {node}" in message
+    if whose == "another run's":  # still active on the node: refused before the create
+        assert f"job {namespace}/{ours['metadata']['name']} of run local-0ther0run0000" in message
+    else:
+        assert f"job {namespace}/{ours['metadata']['name']} already exists" in message
+        assert f"not run {run_id}'s Job for node {node}" in message
     assert f"the action was not run on {node}" in message
     left = batch.read_namespaced_job(ours["metadata"]["name"], namespace)
     assert left.metadata.uid  # untouched: never deleted or replaced
@@ -118,3 +123,60 @@ def test_a_rerun_adopts_the_job_its_crashed_attempt_made_for_the_node(
     assert summary == f"job {namespace}/{manifest['metadata']['name']} completed"
     jobs = client.BatchV1Api(cluster.api).list_namespaced_job(namespace).items
     assert [j.metadata.uid for j in jobs] == [created.metadata.uid]
+
+
+def _other_runs_job(cluster, node: str, namespace: str, exit_code: str) -> client.V1Job:
+    """The Job run "other-run" made for ``node`` (as a crashed CLI run leaves it). KWOK keeps its
+    pod Running while the exit annotation says "hold"; "0" ends it at once, exit code 0."""
+    manifest = render_job(node, "other-run", namespace, "busybox", ["sleep", "3600"], 600)
+    manifest["spec"]["template"]["metadata"]["annotations"] = {JOB_EXIT_ANNOTATION: exit_code}
+    return client.BatchV1Api(cluster.api).create_namespaced_job(namespace, manifest)
+
+
+def _wait_complete(cluster, name: str, namespace: str) -> None:
+    batch = client.BatchV1Api(cluster.api)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = batch.read_namespaced_job(name, namespace)
+        if any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or []):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {namespace}/{name} did not complete: {job.status}")
+
+
+def test_a_rerun_does_not_start_a_second_job_on_a_node_where_another_runs_job_still_runs(
+    cluster, node_group, namespace
+) -> None:
+    (node,) = node_group(1).names
+    theirs = _other_runs_job(cluster, node, namespace, exit_code="hold")
+    ours = render_job(node, f"local-{uuid.uuid4().hex[:12]}", namespace, "busybox", ["true"], 60)
+
+    with pytest.raises(JobFailed) as failed:
+        run_job(KubeTarget(kubeconfig=cluster.kubeconfig), ours, timeout=60)
+
+    error = str(failed.value)
+    assert "\n" not in error
+    assert f"job {namespace}/{theirs.metadata.name} of run other-run" in error
+    assert f"the action was not run on {node}" in error
+    assert f"kubectl -n {namespace} delete job {theirs.metadata.name}" in error
+    jobs = client.BatchV1Api(cluster.api).list_namespaced_job(namespace).items
+    assert [j.metadata.uid for j in jobs] == [theirs.metadata.uid]
+
+
+def test_a_finished_job_of_another_run_does_not_block_the_node(
+    cluster, node_group, namespace
+) -> None:
+    group = node_group(1)
+    (node,) = group.names
+    theirs = _other_runs_job(cluster, node, namespace, exit_code="0")
+    _wait_complete(cluster, theirs.metadata.name, namespace)
+    action = {"kind": "job", "job_namespace": namespace, "command": "echo patching {node}"}
+
+    report = run_local(params(cluster, group, action=action))
+
+    assert report.status == "succeeded", report.message
+    assert [r.result for r in report.nodes] == ["maintained"]
+    jobs = client.BatchV1Api(cluster.api).list_namespaced_job(namespace).items
+    assert sorted(j.metadata.name for j in jobs) == sorted(
+        [theirs.metadata.name, job_name(node, report.run_id)]
+    )
