@@ -3,6 +3,9 @@
 Order and meaning follow ``k8s.io/kubectl/pkg/drain/filters.go``: terminating pods are only
 waited for; completed pods are ignored; DaemonSet and mirror pods are left in place; pods with
 emptyDir data or without a controller are refused unless the flag that accepts the loss is set.
+One addition of ours: the pod of a maintenance Job this engine started (the `job` action) is left
+in place, because evicting it would kill a patch or reboot half-way; a rerun then finds that Job
+still active and stops at the node instead of starting a second one.
 A refusal names the pod and the flag, and comes from the plan, before anything is cordoned.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from runbooks.maintenance.facts import BudgetInfo, PodInfo, PodRef
+from runbooks.maintenance.job_manifest import MANAGED_BY, MANAGED_BY_LABEL
 
 
 class DrainOptions(BaseModel):
@@ -71,6 +75,15 @@ def plan_drain(
         if pod.mirror:
             plan.left.append(
                 PodDecision(pod=pod.ref, reason="mirror pod (static, kubelet-managed)")
+            )
+            continue
+        if pod.controller_kind == "Job" and pod.labels.get(MANAGED_BY_LABEL) == MANAGED_BY:
+            plan.left.append(
+                PodDecision(
+                    pod=pod.ref,
+                    reason=f"maintenance Job pod of kube-runbooks ({pod.controller_name}), "
+                    "evicting it would interrupt the maintenance",
+                )
             )
             continue
         if pod.controller_kind == "DaemonSet":

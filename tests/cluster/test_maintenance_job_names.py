@@ -180,3 +180,33 @@ def test_a_finished_job_of_another_run_does_not_block_the_node(
     assert sorted(j.metadata.name for j in jobs) == sorted(
         [theirs.metadata.name, job_name(node, report.run_id)]
     )
+
+
+def test_a_rerun_leaves_the_running_maintenance_pod_alone_and_stops_at_the_node(
+    cluster, node_group, namespace
+) -> None:
+    """After a crash mid-action, the rerun's drain must not evict the old run's maintenance pod
+    (a patch or reboot half done), and its action must not start a second Job."""
+    group = node_group(1)
+    (node,) = group.names
+    theirs = _other_runs_job(cluster, node, namespace, exit_code="hold")
+    core = client.CoreV1Api(cluster.api)
+    selector = f"job-name={theirs.metadata.name}"
+    deadline = time.monotonic() + 30
+    while not core.list_namespaced_pod(namespace, label_selector=selector).items:
+        assert time.monotonic() < deadline, "the other run's Job made no pod"
+        time.sleep(0.2)
+    (pod_before,) = core.list_namespaced_pod(namespace, label_selector=selector).items
+    action = {"kind": "job", "job_namespace": namespace, "command": "echo patching {node}"}
+
+    report = run_local(params(cluster, group, action=action))
+
+    assert report.status == "halted", report.message
+    (result,) = report.nodes
+    assert result.failed_step == "action"
+    assert f"job {namespace}/{theirs.metadata.name} of run other-run" in (result.error or "")
+    (pod_after,) = core.list_namespaced_pod(namespace, label_selector=selector).items
+    assert pod_after.metadata.uid == pod_before.metadata.uid
+    assert pod_after.metadata.deletion_timestamp is None
+    jobs = client.BatchV1Api(cluster.api).list_namespaced_job(namespace).items
+    assert [j.metadata.uid for j in jobs] == [theirs.metadata.uid]

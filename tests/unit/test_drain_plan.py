@@ -30,6 +30,25 @@ DS = {"shop/agent"}
 CASES = [
     ("replicaset pod is evicted", pod("web-1"), DEFAULTS, "evict", ""),
     (
+        "the engine's own maintenance job pod is left, never evicted mid-maintenance",
+        pod(
+            "maint-worker-1-0123456789abcdef-x",
+            controller_kind="Job",
+            controller_name="maint-worker-1-0123456789abcdef",
+            labels={"app.kubernetes.io/managed-by": "kube-runbooks"},
+        ),
+        DEFAULTS,
+        "left",
+        "maintenance Job pod of kube-runbooks",
+    ),
+    (
+        "another job's pod is evicted as kubectl would",
+        pod("report-x", controller_kind="Job", controller_name="report", labels={}),
+        DEFAULTS,
+        "evict",
+        "",
+    ),
+    (
         "statefulset pod is evicted",
         pod("db-0", controller_kind="StatefulSet"),
         DEFAULTS,
