@@ -88,6 +88,9 @@ class OperatorConfig(BaseModel):
     approvals: dict[str, ConfiguredApproval] = Field(default_factory=dict)
     identities: dict[str, list[str]] = Field(default_factory=dict)
     allow: AllowList = Field(default_factory=AllowList)
+    unattended_upgrades: bool = Field(
+        default=False, description="Allow `runbook upgrade --approval none` (nobody approves)."
+    )
     _source: str = PrivateAttr(default="no operator configuration file")
 
     @field_validator("identities")
