@@ -19,44 +19,13 @@ from runbooks.backups.catalog import CHECKS
 from runbooks.backups.facts import Backup, BackupFacts, Drill, Velero
 from runbooks.backups.params import BackupCheckParams
 from runbooks.kit.checks import CheckReport
+from tasks.backup_reads import read_backups
 from tasks.checks import as_flow_result, audited_checks
-from tasks.etcd import EtcdutlMissing, etcd_restore_drill, find_etcdutl, read_snapshots
-from tasks.kube.backup_cronjobs import read_backup_cronjobs
+from tasks.etcd import EtcdutlMissing, etcd_restore_drill, find_etcdutl
 from tasks.steps import Call, LocalRunner, StepRunner, current_runner
-from tasks.velero import read_velero, velero_restore_drill
+from tasks.velero import velero_restore_drill
 
 FLOW_NAME = "backup-check"
-
-
-def read_backups(runner: StepRunner, params: BackupCheckParams) -> BackupFacts:
-    """Every source that was asked for, read concurrently; a source that failed carries its
-    error into the facts (its checks say ``error``), the others are still judged."""
-    reads: dict[str, Call] = {}
-    if params.velero_namespace:
-        reads["velero"] = (
-            read_velero,
-            {"target": params.target, "namespace": params.velero_namespace},
-        )
-    if params.cronjob_selector:
-        reads["cronjobs"] = (
-            read_backup_cronjobs,
-            {"target": params.target, "selector": params.cronjob_selector},
-        )
-    if params.etcd_snapshots:
-        reads["etcd"] = (
-            read_snapshots,
-            {"directory": params.etcd_snapshots, "etcdutl": params.etcdutl},
-        )
-    found = runner.run_all(reads)
-    for value in found.values():
-        if isinstance(value, BaseException):
-            raise value  # our own bug: the readers carry the world's failures as facts
-    return BackupFacts(
-        now=dt.datetime.now(dt.UTC),
-        policy=params.policy,
-        drill_requested=params.restore_drill,
-        **found,
-    )
 
 
 def drill_restores(runner: StepRunner, params: BackupCheckParams, facts: BackupFacts) -> None:
