@@ -17,6 +17,7 @@ from runbooks.maintenance.params import MaintenanceAction
 from runbooks.operator_config import load_operator_config
 from tasks import audit
 from tasks.kube.jobs import render_job, run_job
+from tasks.kube.kwok_kubelet import report_kubelet_version
 from tasks.kube.retry import INTERRUPT, LEASE_LOST, stop_reason
 
 OUTPUT_KEPT = 4000  # characters of stdout/stderr kept in the report and the audit trail
@@ -105,6 +106,8 @@ def perform(target: KubeTarget, node: str, action: MaintenanceAction, run_id: st
                 node, run_id, action.job_namespace, action.job_image, command, timeout
             )
             result = run_job(target, manifest, timeout)
+        elif action.kind == "kubelet-version" and action.kubelet_version:
+            result = report_kubelet_version(target, node, action.kubelet_version)
         else:
             raise ValueError(f"action {action.kind} is not run by a task")
         outcome["output"] = result

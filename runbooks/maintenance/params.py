@@ -63,10 +63,16 @@ class InvalidRequest(ValueError):
 class MaintenanceAction(BaseModel):
     """What to do to each drained node before it returns to service."""
 
-    kind: Literal["none", "command", "job", "manual"] = Field(
+    kind: Literal["none", "command", "job", "manual", "kubelet-version"] = Field(
         default="none",
         description="none: drain and uncordon only; command: run a local command line; "
-        "job: run a Kubernetes Job pinned to the node; manual: pause until a person says done.",
+        "job: run a Kubernetes Job pinned to the node; manual: pause until a person says done; "
+        "kubelet-version: the local KWOK cluster's node upgrade (set by the upgrade runbook).",
+    )
+    kubelet_version: str | None = Field(
+        default=None,
+        description="For kind=kubelet-version: the version the node's KWOK kubelet reports "
+        "after its simulated upgrade and reboot (the local cluster only).",
     )
     command: str | None = Field(
         default=None,
@@ -89,6 +95,8 @@ class MaintenanceAction(BaseModel):
     def _command_needed(self) -> MaintenanceAction:
         if self.kind == "command" and not (self.command and self.command.strip()):
             raise ValueError("action 'command' needs a command line (--command)")
+        if self.kind == "kubelet-version" and not self.kubelet_version:
+            raise ValueError("action 'kubelet-version' needs the kubelet version to report")
         if self.command:
             try:
                 shlex.split(self.command)

@@ -125,7 +125,7 @@ def test_the_form_schema_has_descriptions_and_choices():
     assert props["max_unavailable"]["description"]
     assert props["on_drain_failure"]["enum"] == ["uncordon", "leave-cordoned"]
     action = schema["$defs"]["MaintenanceAction"]["properties"]["kind"]
-    assert action["enum"] == ["none", "command", "job", "manual"]
+    assert action["enum"] == ["none", "command", "job", "manual", "kubelet-version"]
 
 
 def _flow_schema() -> dict:
