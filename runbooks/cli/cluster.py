@@ -11,7 +11,13 @@ import typer
 
 from runbooks.cli.errors import UserError, reported_errors
 from runbooks.cluster import launcher, nodes
-from runbooks.cluster.binaries import BuildError, ensure_binaries
+from runbooks.cluster.binaries import (
+    DEFAULT_KUBERNETES_VERSION,
+    SUPPORTED_KUBERNETES_VERSIONS,
+    BuildError,
+    UnsupportedVersion,
+    ensure_binaries,
+)
 
 app = typer.Typer(
     help="Run a local Kubernetes control plane (etcd, apiserver, KCM, scheduler, KWOK)."
@@ -35,26 +41,61 @@ NameOption = Annotated[
     typer.Option("--name", help="Cluster name; several can run at once.", callback=_cluster_name),
 ]
 # OSError: a state dir that cannot hold the cluster (a file in the path, no permission).
-_FAILURES = (launcher.ClusterError, BuildError, TimeoutError, OSError)
+# UnsupportedVersion and VersionMismatch are ValueErrors: exit 2, nothing changed.
+_FAILURES = (launcher.ClusterError, BuildError, UnsupportedVersion, TimeoutError, OSError)
+_VERSIONS = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
 
 
 @app.command()
-def build() -> None:
+def build(
+    kubernetes_version: Annotated[
+        str, typer.Option(help=f"Kubernetes version to build ({_VERSIONS}).")
+    ] = DEFAULT_KUBERNETES_VERSION,
+) -> None:
     """Build (or find in the cache) the control-plane binaries; prints the cache directory."""
     with reported_errors(*_FAILURES):
-        typer.echo(ensure_binaries().root)
+        typer.echo(ensure_binaries(kubernetes_version).root)
 
 
 @app.command()
 def up(
     nodes_count: Annotated[int, typer.Option("--nodes", min=1, max=500, help="KWOK nodes.")] = 3,
     name: NameOption = "local",
+    kubernetes_version: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Control-plane version ({_VERSIONS}; default {DEFAULT_KUBERNETES_VERSION}). "
+            "A running cluster is reused only if it runs this version."
+        ),
+    ] = None,
 ) -> None:
     """Start the cluster (or reuse a running one). Stdout is only `export KUBECONFIG=...`,
     so `eval "$(runbook cluster up)"` works."""
     with reported_errors(*_FAILURES):
-        record = launcher.up(name=name, nodes=nodes_count)
+        record = launcher.up(name=name, nodes=nodes_count, kubernetes_version=kubernetes_version)
     typer.echo(f"export KUBECONFIG={shlex.quote(str(record.kubeconfig))}")
+
+
+@app.command()
+def upgrade(
+    kubernetes_version: Annotated[
+        str, typer.Option(help=f"Target control-plane version ({_VERSIONS}).")
+    ],
+    name: NameOption = "local",
+) -> None:
+    """Restart kube-apiserver, then kube-controller-manager, then kube-scheduler on the target
+    version's binaries against the same etcd data, each ready before the next. Components
+    already on the target are left alone. Nodes: `runbook cluster node N --kubelet-version`."""
+    from runbooks.cluster.upgrade import upgrade_control_plane
+
+    with reported_errors(*_FAILURES):
+        done = upgrade_control_plane(name, kubernetes_version)
+    launcher.log(
+        f"cluster {name!r} control plane on {kubernetes_version}"
+        + ("" if done else " already; nothing to do")
+    )
+    for line in done:
+        typer.echo(line)
 
 
 @app.command()
@@ -85,6 +126,7 @@ def status(
                     "server": record.server,
                     "kubeconfig": str(record.kubeconfig),
                     "ready": ready,
+                    "kubernetes_version": record.kubernetes_version,
                     "components": {
                         c: {
                             "pid": record.pids.get(c),
@@ -97,7 +139,10 @@ def status(
             )
         )
     else:
-        typer.echo(f"cluster {name!r}: {'ready' if ready else 'not ready'} at {record.server}")
+        typer.echo(
+            f"cluster {name!r}: {'ready' if ready else 'not ready'} at {record.server} "
+            f"(Kubernetes {record.kubernetes_version})"
+        )
         typer.echo(f"kubeconfig: {record.kubeconfig}")
         for c in launcher.COMPONENT_ORDER:
             state = "running" if alive.get(c) else "stopped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,37 @@ COMPONENTS = (
 )
 
 
+# The version `cluster up` and `cluster build` use unless told otherwise; SUPPORTED are the
+# versions the recipe (build.sh, the launcher's flags) is known to work for.
+DEFAULT_KUBERNETES_VERSION = "v1.36.3"
+SUPPORTED_KUBERNETES_VERSIONS = ("v1.35.4", "v1.36.3")
+_VERSION = re.compile(r"^v1\.(\d+)\.(\d+)$")
+
+
 class BuildError(RuntimeError):
     """The control plane could not be built; the message says which step failed."""
+
+
+class UnsupportedVersion(ValueError):
+    """A Kubernetes version the local control plane cannot build or run (a user mistake)."""
+
+
+def check_kubernetes_version(version: str) -> str:
+    """Return ``version`` if the recipe supports it; otherwise say which ones it does."""
+    if version not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise UnsupportedVersion(
+            f"Kubernetes {version!r} is not supported by the local cluster; "
+            f"use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+        )
+    return version
+
+
+def minor_version(version: str) -> int:
+    """The minor number of ``v1.N.P``: the launcher's flags differ by minor version."""
+    match = _VERSION.match(version)
+    if match is None:
+        raise UnsupportedVersion(f"{version!r} is not a Kubernetes version like v1.36.3")
+    return int(match.group(1))
 
 
 class Binaries(BaseModel):
@@ -41,11 +71,14 @@ class Binaries(BaseModel):
         return self.root / "stages"
 
 
-def ensure_binaries() -> Binaries:
-    """Return the cached binaries, building them first if the cache lacks them.
+def ensure_binaries(kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> Binaries:
+    """Return the cached binaries for ``kubernetes_version``, building them first if missing.
 
     The build script is idempotent and locked, so concurrent callers wait instead of colliding.
+    One cache dir per Kubernetes version; a second version shares etcd, etcdutl and KWOK with
+    the first (hard links) and builds only the Kubernetes binaries.
     """
+    check_kubernetes_version(kubernetes_version)
     if shutil.which("go") is None:
         raise BuildError(
             "the local control plane is built from Go modules, but `go` is not on PATH"
@@ -58,7 +91,11 @@ def ensure_binaries() -> Binaries:
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             text=True,
-            env={**os.environ, "RUNBOOK_CLUSTER_CACHE": str(env_cache)},
+            env={
+                **os.environ,
+                "RUNBOOK_CLUSTER_CACHE": str(env_cache),
+                "K8S_VERSION": kubernetes_version,
+            },
             check=False,
         )
     if proc.returncode != 0:

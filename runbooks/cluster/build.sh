@@ -3,6 +3,9 @@
 # kube-scheduler, kubectl, kwok) from the Go module proxy into a cache keyed by every version
 # that shapes it. Idempotent: a complete cache dir is reused in a second; one built before etcdutl
 # joined the set gets only etcdutl added (same etcd module version: no rebuild of the rest).
+# One dir per Kubernetes version (K8S_VERSION, default v1.36.3); a second version hard-links
+# etcd, etcdutl and KWOK from a sibling dir with the same etcd/KWOK/Go versions and builds only
+# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
 # A lock keeps two builds from colliding.
 # Prints the cache dir on stdout; progress and timings go to stderr.
 set -euo pipefail
@@ -23,6 +26,9 @@ have() { local b; for b in "${@:2}"; do [[ -x "$1/bin/$b" ]] || return 1; done; 
 have_all() { have "$1" "${want[@]}"; }
 log() { echo "[build] $*" >&2; }
 started=$(date +%s)
+# A complete dir appears by one rename, so it can be reused without the lock: `cluster up` of one
+# version never waits for another version's build. Builds themselves take turns (2 cores).
+if have_all "${OUT}"; then log "cached: ${OUT}"; echo "${OUT}"; exit 0; fi
 mkdir -p "${CACHE_ROOT}"; exec 9>"${CACHE_ROOT}/.lock"; flock 9
 if have_all "${OUT}"; then log "cached: ${OUT} ($(( $(date +%s) - started ))s)"; echo "${OUT}"; exit 0; fi
 work="$(mktemp -d)"
@@ -78,8 +84,23 @@ build_kwok() (
   cp -r "$(go env GOMODCACHE)/sigs.k8s.io/kwok@${KWOK_VERSION}/kustomize/stage" "${TMP_OUT}/stages"
   chmod -R u+w "${TMP_OUT}/stages"
 )
-log "building into ${OUT} (first build takes tens of minutes: ~7 Go binaries from source)"
-timed build_kwok; timed build_etcd; timed build_etcdutl "${BIN}/etcdutl"; timed build_k8s
+# etcd, etcdutl, KWOK and its stages do not depend on the Kubernetes version: a second Kubernetes
+# version takes them from a sibling dir with the same etcd/KWOK/Go versions (hard links, so no
+# extra disk) and builds only its four Kubernetes binaries.
+shared=(etcd etcdutl kwok)
+sibling=""
+for d in "${CACHE_ROOT}"/k8s-*"_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_${gover}"; do
+  [[ "${d}" != "${OUT}" ]] && have "${d}" "${shared[@]}" && { sibling="${d}"; break; }
+done
+if [[ -n "${sibling}" ]]; then
+  log "building Kubernetes ${K8S_VERSION} into ${OUT}; etcd, etcdutl, KWOK shared with ${sibling}"
+  for b in "${shared[@]}"; do cp -l "${sibling}/bin/${b}" "${BIN}/${b}" 2>/dev/null || cp "${sibling}/bin/${b}" "${BIN}/${b}"; done
+  cp -r "${sibling}/stages" "${TMP_OUT}/stages"
+  timed build_k8s
+else
+  log "building into ${OUT} (first build takes tens of minutes: ~7 Go binaries from source)"
+  timed build_kwok; timed build_etcd; timed build_etcdutl "${BIN}/etcdutl"; timed build_k8s
+fi
 "${BIN}/kube-apiserver" --version >&2; "${BIN}/etcd" --version | head -1 >&2; "${BIN}/kwok" --version >&2 || true
 rm -rf "${OUT}"; mv "${TMP_OUT}" "${OUT}"
 log "done in $(( $(date +%s) - started ))s: ${OUT}"

@@ -24,7 +24,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from runbooks.cluster.binaries import Binaries, ensure_binaries
+from runbooks.cluster.binaries import (
+    DEFAULT_KUBERNETES_VERSION,
+    Binaries,
+    check_kubernetes_version,
+    ensure_binaries,
+)
 from runbooks.cluster.kwok_config import write_kwok_config
 from runbooks.cluster.nodes import KWOK_MANAGED, KWOK_MANAGED_LABEL
 from runbooks.cluster.pki import ensure_pki
@@ -40,11 +45,19 @@ class ClusterError(RuntimeError):
     """The cluster could not be started or reached; the message says what to look at."""
 
 
+class VersionMismatch(ClusterError, ValueError):
+    """Asked for one Kubernetes version while the cluster runs another (the user's mistake)."""
+
+
 class ClusterPorts(BaseModel):
     etcd_client: int
     etcd_peer: int
     apiserver: int
     kwok: int
+    # Secure ports of KCM and the scheduler, for their /healthz (the upgrade waits on it);
+    # None in records written before they had one (they ran with --secure-port=0).
+    controller_manager: int | None = None
+    scheduler: int | None = None
 
 
 class ClusterRecord(BaseModel):
@@ -55,8 +68,16 @@ class ClusterRecord(BaseModel):
     binaries: Path
     ports: ClusterPorts
     pids: dict[str, int] = Field(default_factory=dict)
+    # The binary each PID was started from: after an upgrade, etcd and KWOK still run from the
+    # first version's cache dir while the control plane runs from the new one.
+    exes: dict[str, Path] = Field(default_factory=dict)
     nodes: int
     started_at: dt.datetime
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+
+    def exe(self, component: str) -> Path:
+        """The binary ``component`` runs (or was last started) from."""
+        return self.exes.get(component) or Binaries(root=self.binaries).path(component)
 
     @property
     def kubeconfig(self) -> Path:
@@ -83,14 +104,14 @@ def load_record(name: str) -> ClusterRecord | None:
     return ClusterRecord.model_validate_json(path.read_text())
 
 
-def _save(record: ClusterRecord) -> None:
+def save_record(record: ClusterRecord) -> None:
     path = record.directory / "cluster.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(record.model_dump_json(indent=2))
     tmp.replace(path)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -108,8 +129,7 @@ def _pid_runs(pid: int, binary: Path) -> bool:
 
 
 def running_components(record: ClusterRecord) -> dict[str, bool]:
-    binaries = Binaries(root=record.binaries)
-    return {name: _pid_runs(pid, binaries.path(name)) for name, pid in record.pids.items()}
+    return {name: _pid_runs(pid, record.exe(name)) for name, pid in record.pids.items()}
 
 
 def _ssl_context(directory: Path) -> ssl.SSLContext:
@@ -128,7 +148,9 @@ def apiserver_ready(record: ClusterRecord) -> bool:
         return False
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float, logs: Path | None = None) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, logs: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -189,7 +211,9 @@ rules:
 """
 
 
-def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[str]]:
+def command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[str]]:
+    """Every component's argv. The flags used are the same for v1.35 and v1.36 (checked by
+    starting both); a version needing others would branch on ``minor_version`` here."""
     d, p = record.directory, record.ports
     pki, kubeconfig = d / "pki", str(record.kubeconfig)
     return {
@@ -233,7 +257,8 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
             f"--kubeconfig={kubeconfig}",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
-            "--secure-port=0",
+            f"--secure-port={p.controller_manager or 0}",
+            f"--cert-dir={d / 'pki' / 'kube-controller-manager'}",
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}",
             "--use-service-account-credentials=false",
@@ -247,7 +272,8 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
             f"--kubeconfig={kubeconfig}",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
-            "--secure-port=0",
+            f"--secure-port={p.scheduler or 0}",
+            f"--cert-dir={d / 'pki' / 'kube-scheduler'}",
             "--kube-api-qps=200",
             "--kube-api-burst=400",
         ],
@@ -268,7 +294,8 @@ def _command_lines(record: ClusterRecord, binaries: Binaries) -> dict[str, list[
     }
 
 
-def _start(record: ClusterRecord, name: str, argv: list[str], tied: bool) -> None:
+def start_component(record: ClusterRecord, name: str, argv: list[str], tied: bool) -> None:
+    """Start one component from ``argv`` and record its PID and binary before anything waits."""
     log_path = record.directory / "logs" / f"{name}.log"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
@@ -282,7 +309,8 @@ def _start(record: ClusterRecord, name: str, argv: list[str], tied: bool) -> Non
             preexec_fn=stop_with_this_process(signal.SIGKILL) if tied else None,
         )
     record.pids[name] = proc.pid
-    _save(record)
+    record.exes[name] = Path(argv[0])
+    save_record(record)
 
 
 def _etcd_healthy(record: ClusterRecord) -> bool:
@@ -301,15 +329,28 @@ def is_up(record: ClusterRecord) -> bool:
 
 
 def up(
-    name: str = "local", nodes: int = 3, timeout: float = 180, stop_with_caller: bool = False
+    name: str = "local",
+    nodes: int = 3,
+    timeout: float = 180,
+    stop_with_caller: bool = False,
+    kubernetes_version: str | None = None,
 ) -> ClusterRecord:
     """Start the cluster ``name`` with ``nodes`` KWOK nodes, or reuse it if it already runs.
 
     ``stop_with_caller``: the components stop when this process dies, even by SIGKILL (a test
     session's cluster); otherwise they run until ``down`` (``runbook cluster up``).
+    ``kubernetes_version``: the control plane's version (default v1.36.3); a running cluster is
+    reused only if it runs that version (None: whatever it runs).
     """
+    if kubernetes_version is not None:
+        check_kubernetes_version(kubernetes_version)
     existing = load_record(name)
     if existing is not None and is_up(existing):
+        if kubernetes_version not in (None, existing.kubernetes_version):
+            raise VersionMismatch(
+                f"cluster {name!r} already runs Kubernetes {existing.kubernetes_version}, not "
+                f"{kubernetes_version}; `runbook cluster upgrade` it or `down` it first"
+            )
         log(f"cluster {name!r} already running ({existing.server}); reusing it")
         return existing
     if existing is not None:
@@ -317,7 +358,8 @@ def up(
         log(f"cluster {name!r} is {'partly ' if partly else ''}stopped; starting it afresh")
         down(name)
 
-    binaries = ensure_binaries()
+    version = kubernetes_version or DEFAULT_KUBERNETES_VERSION
+    binaries = ensure_binaries(version)
     started = time.monotonic()
     directory = cluster_dir(name)
     shutil.rmtree(directory / "etcd", ignore_errors=True)
@@ -329,27 +371,30 @@ def up(
         directory=directory,
         binaries=binaries.root,
         ports=ClusterPorts(
-            etcd_client=_free_port(),
-            etcd_peer=_free_port(),
-            apiserver=_free_port(),
-            kwok=_free_port(),
+            etcd_client=free_port(),
+            etcd_peer=free_port(),
+            apiserver=free_port(),
+            kwok=free_port(),
+            controller_manager=free_port(),
+            scheduler=free_port(),
         ),
         nodes=nodes,
         started_at=dt.datetime.now(dt.UTC),
+        kubernetes_version=version,
     )
-    _save(record)
+    save_record(record)
     _write_kubeconfig(record)
     write_kwok_config(binaries.stages, directory / "kwok.yaml")
     (directory / AUDIT_POLICY).write_text(AUDIT_POLICY_YAML)
-    argv = _command_lines(record, binaries)
+    argv = command_lines(record, binaries)
     logs = directory / "logs"
     try:
-        _start(record, "etcd", argv["etcd"], stop_with_caller)
-        _wait("etcd health", lambda: _etcd_healthy(record), 60, logs / "etcd.log")
-        _start(record, "kube-apiserver", argv["kube-apiserver"], stop_with_caller)
-        _wait("kube-apiserver /readyz", lambda: apiserver_ready(record), timeout, logs)
+        start_component(record, "etcd", argv["etcd"], stop_with_caller)
+        wait_for("etcd health", lambda: _etcd_healthy(record), 60, logs / "etcd.log")
+        start_component(record, "kube-apiserver", argv["kube-apiserver"], stop_with_caller)
+        wait_for("kube-apiserver /readyz", lambda: apiserver_ready(record), timeout, logs)
         for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
-            _start(record, component, argv[component], stop_with_caller)
+            start_component(record, component, argv[component], stop_with_caller)
         from runbooks.cluster.nodes import add_nodes, wait_until_usable
 
         add_nodes(record.kubeconfig, count=nodes)
@@ -358,7 +403,10 @@ def up(
         log(f"start failed; stopping what was started (logs kept in {logs})")
         down(name, keep_logs=True)
         raise
-    log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s: {record.server}, {nodes} nodes")
+    log(
+        f"cluster {name!r} (Kubernetes {version}) up in {time.monotonic() - started:.1f}s: "
+        f"{record.server}, {nodes} nodes"
+    )
     return record
 
 
@@ -367,25 +415,55 @@ def down(name: str = "local", keep_logs: bool = False) -> list[str]:
     record = load_record(name)
     if record is None:
         return []
-    binaries = Binaries(root=record.binaries)
     stopped: list[str] = []
     for component in reversed(COMPONENT_ORDER):
-        pid = record.pids.get(component)
-        if pid is None or not _pid_runs(pid, binaries.path(component)):
-            continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _pid_runs(pid, binaries.path(component)):
-            time.sleep(0.1)
-        if _pid_runs(pid, binaries.path(component)):
-            os.kill(pid, signal.SIGKILL)
-        stopped.append(component)
+        if stop_component(record, component):
+            stopped.append(component)
     record.pids.clear()
-    _save(record)
+    record.exes.clear()
+    save_record(record)
     shutil.rmtree(record.directory / "etcd", ignore_errors=True)
     if not keep_logs:
         shutil.rmtree(record.directory / "logs", ignore_errors=True)
     return stopped
+
+
+def stop_component(record: ClusterRecord, component: str, grace: float = 10) -> bool:
+    """SIGTERM the PID recorded for ``component`` (SIGKILL after ``grace`` s) if it still runs
+    the binary we started; True if it was running."""
+    pid, exe = record.pids.get(component), record.exe(component)
+    if pid is None or not _pid_runs(pid, exe):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _pid_runs(pid, exe):
+        time.sleep(0.1)
+    if _pid_runs(pid, exe):
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _pid_runs(pid, exe):
+            time.sleep(0.05)
+    return True
+
+
+def component_healthy(record: ClusterRecord, component: str) -> bool:
+    """KCM's or the scheduler's /healthz on its secure port (self-signed serving cert)."""
+    port = {
+        "kube-controller-manager": record.ports.controller_manager,
+        "kube-scheduler": record.ports.scheduler,
+    }[component]
+    if not port:
+        return False
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # localhost, self-signed; /healthz carries no secret
+    try:
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=3
+        ) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def rss_megabytes(record: ClusterRecord) -> dict[str, float]:

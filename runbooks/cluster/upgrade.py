@@ -1,0 +1,69 @@
+"""Upgrade the local cluster's control plane in place, one component at a time.
+
+The order is the one Kubernetes' version-skew policy asks for: kube-apiserver first, then
+kube-controller-manager, then kube-scheduler, each on the new binaries against the same etcd
+data and waited for (/readyz, /healthz) before the next. etcd and KWOK keep running: the same
+etcd 3.6 serves both versions, and KWOK's nodes are upgraded by the node phase
+(``runbook cluster node N --kubelet-version vX --reboot``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from runbooks.cluster import launcher
+from runbooks.cluster.binaries import check_kubernetes_version, ensure_binaries
+
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+def upgrade_control_plane(
+    name: str, version: str, timeout: float = 120, stop_with_caller: bool = False
+) -> list[str]:
+    """Restart the control plane of cluster ``name`` on Kubernetes ``version``.
+
+    Returns one line per component restarted; a component already running the target binary is
+    left alone, so a second call returns []. ``stop_with_caller``: tie the new processes to this
+    process, as ``launcher.up(stop_with_caller=True)`` does for a test session's cluster.
+    """
+    check_kubernetes_version(version)
+    record = launcher.load_record(name)
+    if record is None or not launcher.is_up(record):
+        raise launcher.ClusterError(
+            f"cluster {name!r} is not running; start it with `runbook cluster up --name {name}`"
+        )
+    binaries = ensure_binaries(version)
+    if record.ports.controller_manager is None or record.ports.scheduler is None:
+        # A record from before KCM/scheduler had a health port: give them one now.
+        record.ports.controller_manager = record.ports.controller_manager or launcher.free_port()
+        record.ports.scheduler = record.ports.scheduler or launcher.free_port()
+    argv = launcher.command_lines(record, binaries)
+    logs = record.directory / "logs"
+    done: list[str] = []
+    alive = launcher.running_components(record)
+    for component in CONTROL_PLANE:
+        target = binaries.path(component)
+        if record.exe(component) == target and alive.get(component, False):
+            continue
+        old_pid = record.pids.get(component)
+        launcher.stop_component(record, component)
+        launcher.start_component(record, component, argv[component], stop_with_caller)
+        if component == "kube-apiserver":
+            launcher.wait_for(
+                "kube-apiserver /readyz", lambda: launcher.apiserver_ready(record), timeout, logs
+            )
+        else:
+            launcher.wait_for(
+                f"{component} /healthz",
+                partial(launcher.component_healthy, record, component),
+                timeout,
+                logs / f"{component}.log",
+            )
+        line = f"{component}: pid {old_pid} -> {record.pids[component]} on {version}"
+        launcher.log(line)
+        done.append(line)
+    if done or record.kubernetes_version != version:
+        record.kubernetes_version = version
+        record.binaries = binaries.root
+        launcher.save_record(record)
+    return done
