@@ -177,5 +177,14 @@ def wait_for_api_server(params: UpgradeParams, version: str, timeout: float) -> 
         time.sleep(2)
 
 
+def snapshot_plan(params: UpgradeParams) -> str | None:
+    """How this run will take its etcd snapshot before the control plane, or None."""
+    if params.provider == "local":
+        return "local provider: etcd snapshot through the local cluster's etcd"
+    if params.snapshot_command:
+        return f"snapshot-command {params.snapshot_command!r}"
+    return None
+
+
 def provider_for(params: UpgradeParams) -> UpgradeProvider:
     return LocalProvider(params) if params.provider == "local" else CommandProvider(params)

@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "backup_check",
         "Check that backups are there, fresh, complete and restorable.",
     ),
+    "upgrade": (
+        "runbooks.cli.upgrade",
+        "upgrade",
+        "Upgrade the cluster: preflight, approval, control plane, nodes, verify.",
+    ),
     "release": ("runbooks.cli.release", "release", "Uncordon nodes this engine cordoned."),
     "verify": ("runbooks.cli.verify", "verify", "Verify a cluster against its baseline."),
     "cluster": ("runbooks.cli.cluster", "app", "Run a local Kubernetes control plane."),

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
 from flows.rolling_maintenance import run_local as maintain_locally
+from runbooks.cluster import launcher, workloads
+from runbooks.cluster.nodes import add_nodes, set_node_info, wait_nodes_ready, wait_until_usable
 from tests.cluster.test_maintenance_helpers import params
 
 pytestmark = pytest.mark.cluster
@@ -73,3 +83,130 @@ def test_command_provider_runs_argv_without_a_shell_keeps_output_and_waits_for_t
     )
     with pytest.raises(ProviderError, match=f"did not report v1.99.0 .* \\(last: {running}\\)"):
         CommandProvider(never).upgrade_control_plane("v1.99.0")
+
+
+# --- end to end: a v1.35.4 cluster upgraded to v1.36.3 by `runbook upgrade` -----------------
+
+OLD, NEW = "v1.35.4", "v1.36.3"
+RUNBOOK = str(Path(sys.executable).with_name("runbook"))
+
+
+@pytest.fixture
+def old_cluster() -> Iterator[tuple[launcher.ClusterRecord, client.ApiClient]]:
+    """A cluster of its own on v1.35.4: three workers reporting kubelet v1.35.4, a Deployment
+    of 4 behind a budget of maxUnavailable 1 on them."""
+    name = f"upg-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    record = launcher.up(name=name, nodes=0, stop_with_caller=True, kubernetes_version=OLD)
+    try:
+        api = config.new_client_from_config(config_file=str(record.kubeconfig))
+        workers = ["w-1", "w-2", "w-3"]
+        add_nodes(record.kubeconfig, names=workers, labels={"pool": "blue"})
+        wait_nodes_ready(record.kubeconfig, workers)
+        for worker in workers:
+            set_node_info(record.kubeconfig, worker, kubelet_version=OLD)
+        wait_until_usable(record.kubeconfig, 3)
+        workloads.create_deployment(api, "default", "web", 4, {"pool": "blue"}, max_unavailable=1)
+        workloads.wait_pods_ready(api, "default", 4)
+        workloads.wait_pdb_observed(api, "default", "web-pdb")
+        yield record, api
+    finally:
+        launcher.down(name)
+
+
+class ClusterWatch:
+    """Polls (the API server restarts mid-run, so no long watch) which workers are
+    unschedulable and how far the budget is above its desired healthy count."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core, self.policy = client.CoreV1Api(api), client.PolicyV1Api(api)
+        self.most_out = 0
+        self.ever_out: set[str] = set()
+        self.budget_margin = 10**6
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ClusterWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                nodes = self.core.list_node(label_selector="pool=blue", _request_timeout=2).items
+                pdb = self.policy.read_namespaced_pod_disruption_budget(
+                    "web-pdb", "default", _request_timeout=2
+                )
+            except Exception:  # the API server is restarting
+                continue
+            out = {n.metadata.name for n in nodes if n.spec.unschedulable}
+            self.most_out = max(self.most_out, len(out))
+            self.ever_out |= out
+            status = pdb.status
+            self.budget_margin = min(
+                self.budget_margin, (status.current_healthy or 0) - (status.desired_healthy or 0)
+            )
+
+
+def upgrade_cli(
+    record: launcher.ClusterRecord, *args: str, unattended: bool = True, timeout: float = 420
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.pop("RUNBOOK_ALLOW_UNATTENDED_UPGRADES", None)
+    if unattended:
+        env["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"] = "1"
+    return subprocess.run(
+        [RUNBOOK, "upgrade", "--kubeconfig", str(record.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def kubelets(api: client.ApiClient) -> dict[str, str]:
+    nodes = client.CoreV1Api(api).list_node(label_selector="pool=blue").items
+    return {n.metadata.name: n.status.node_info.kubelet_version for n in nodes}
+
+
+def test_a_v1_35_cluster_is_upgraded_end_to_end_without_breaking_a_budget(old_cluster):
+    record, api = old_cluster
+    apiserver_pid = launcher.load_record(record.name).pids["kube-apiserver"]  # type: ignore[union-attr]
+
+    with ClusterWatch(api) as watch:
+        done = upgrade_cli(
+            record,
+            "--to",
+            NEW,
+            "--approval",
+            "none",
+            "--max-unavailable",
+            "1",
+            "--output",
+            "json",
+        )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["status"] == "succeeded", report["message"]
+    assert client.VersionApi(api).get_code().git_version == NEW
+    after = launcher.load_record(record.name)
+    assert after is not None and after.pids["kube-apiserver"] != apiserver_pid
+    assert os.readlink(f"/proc/{after.pids['kube-apiserver']}/exe").find(f"k8s-{NEW}") >= 0
+    assert kubelets(api) == {"w-1": NEW, "w-2": NEW, "w-3": NEW}
+    assert [n["result"] for n in report["nodes"]] == ["maintained"] * 3
+    assert watch.ever_out == {"w-1", "w-2", "w-3"} and watch.most_out == 1
+    assert watch.budget_margin >= 0  # never fewer healthy pods than the budget wants
+    assert any("etcd snapshot" in step for step in report["steps"])
+    assert set(report["phases"]) >= {"preflight", "control_plane", "nodes", "verify"}
+    assert not any(c["status"] == "fail" for c in report["verify"]["checks"])
+
+    again = upgrade_cli(record, "--to", NEW, "--approval", "none", "--output", "json")
+    rerun = json.loads(again.stdout)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"control plane already at {NEW}: not touched" in rerun["steps"]
+    assert rerun["nodes"] == []
