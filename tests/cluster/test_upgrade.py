@@ -16,7 +16,13 @@ from kubernetes import client, config
 
 from flows.rolling_maintenance import run_local as maintain_locally
 from runbooks.cluster import launcher, workloads
-from runbooks.cluster.nodes import add_nodes, set_node_info, wait_nodes_ready, wait_until_usable
+from runbooks.cluster.nodes import (
+    add_nodes,
+    set_node_info,
+    set_not_ready,
+    wait_nodes_ready,
+    wait_until_usable,
+)
 from tests.cluster.test_maintenance_helpers import params
 
 pytestmark = pytest.mark.cluster
@@ -210,3 +216,103 @@ def test_a_v1_35_cluster_is_upgraded_end_to_end_without_breaking_a_budget(old_cl
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"control plane already at {NEW}: not touched" in rerun["steps"]
     assert rerun["nodes"] == []
+
+
+def cluster_state(api: client.ApiClient) -> tuple[str, dict[str, str], set[str]]:
+    """What an upgrade would change: the server version, kubelets, cordons."""
+    nodes = client.CoreV1Api(api).list_node(label_selector="pool=blue").items
+    return (
+        client.VersionApi(api).get_code().git_version,
+        kubelets(api),
+        {n.metadata.name for n in nodes if n.spec.unschedulable},
+    )
+
+
+def test_bad_input_and_refusals_exit_with_one_line_and_change_nothing(old_cluster):
+    record, api = old_cluster
+    before = cluster_state(api)
+    bad = [
+        (["--to", "1.36"], "is not a Kubernetes version"),
+        (["--to", "v1.34.9"], "lower than the API server's v1.35.4"),
+        (["--to", NEW, "--provider", "gke"], "provider"),
+        (["--to", NEW, "--provider", "command"], "needs --control-plane-command"),
+        (
+            [
+                "--to",
+                NEW,
+                "--provider",
+                "command",
+                "--control-plane-command",
+                "ssh {host} x",
+                "--node-command",
+                "true",
+            ],
+            "unknown placeholder(s) {host}",
+        ),
+        (["--to", NEW, "--strategy", "replace"], "cannot create nodes"),
+        (["--to", NEW, "--selector", "pool=none"], "no worker node matching 'pool=none'"),
+        (["--to", NEW, "--skip-check", "no.such.check"], "unknown check id no.such.check"),
+    ]
+    for args, message in bad:
+        done = upgrade_cli(record, *args, "--approval", "none")
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (args, done.stderr[-2000:])
+        assert message in lines[-1] and lines[-1].startswith("error: "), (args, lines)
+        assert "Traceback" not in done.stderr
+
+    unattended = upgrade_cli(record, "--to", NEW, "--approval", "none", unattended=False)
+    assert unattended.returncode == 2
+    assert "RUNBOOK_ALLOW_UNATTENDED_UPGRADES=1" in unattended.stderr
+
+    skipped_minor = upgrade_cli(record, "--to", "v1.37.0", "--approval", "none", "--output", "json")
+    report = json.loads(skipped_minor.stdout)
+    assert skipped_minor.returncode == 1
+    assert report["status"] == "refused" and "upgrade.version-step" in report["message"]
+    assert cluster_state(api) == before
+
+
+def test_a_node_that_does_not_come_back_halts_and_leaves_the_rest_untouched(old_cluster):
+    from flows.cluster_upgrade import run_local as upgrade_locally
+    from runbooks.kube_target import KubeTarget
+    from runbooks.upgrade.params import UpgradeParams
+
+    record, api = old_cluster
+    core = client.CoreV1Api(api)
+    stop = threading.Event()
+
+    def break_first_cordoned_node() -> None:
+        while not stop.wait(0.2):
+            try:
+                if core.read_node("w-1").spec.unschedulable:
+                    set_not_ready(record.kubeconfig, "w-1")
+                    return
+            except Exception:  # the API server is restarting
+                continue
+
+    breaker = threading.Thread(target=break_first_cordoned_node, daemon=True)
+    breaker.start()
+    os.environ["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"] = "1"
+    try:
+        report = upgrade_locally(
+            UpgradeParams(
+                to=NEW,
+                approval="none",
+                ready_timeout="10s",
+                target=KubeTarget(kubeconfig=record.kubeconfig),
+            )
+        )
+    finally:
+        del os.environ["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"]
+        stop.set()
+        breaker.join(timeout=5)
+
+    assert report.status == "halted" and report.exit_code == 1
+    assert "w-1 failed at ready" in report.message and "not started: w-2, w-3" in report.message
+    assert client.VersionApi(api).get_code().git_version == NEW  # the control plane went first
+    assert kubelets(api) == {"w-1": NEW, "w-2": OLD, "w-3": OLD}
+    assert {
+        n.metadata.name
+        for n in core.list_node(label_selector="pool=blue").items
+        if n.spec.unschedulable
+    } == {"w-1"}  # left cordoned for a person, the rest untouched
+    set_not_ready(record.kubeconfig, "w-1", False)
