@@ -13,7 +13,12 @@ import time
 from functools import partial
 
 from runbooks.cluster import launcher
-from runbooks.cluster.binaries import check_kubernetes_version, ensure_binaries
+from runbooks.cluster.binaries import (
+    UnsupportedVersion,
+    check_kubernetes_version,
+    ensure_binaries,
+    minor_version,
+)
 
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # After SIGTERM the old kube-apiserver stops its controllers at once but then holds on to the
@@ -36,6 +41,11 @@ def upgrade_control_plane(
     if record is None or not launcher.is_up(record):
         raise launcher.ClusterError(
             f"cluster {name!r} is not running; start it with `runbook cluster up --name {name}`"
+        )
+    if minor_version(version) < minor_version(record.kubernetes_version):
+        raise UnsupportedVersion(
+            f"cluster {name!r} runs {record.kubernetes_version}: a control plane is not "
+            f"downgraded to {version} (objects may already be stored in the newer version)"
         )
     binaries = ensure_binaries(version)
     if record.ports.controller_manager is None or record.ports.scheduler is None:

@@ -110,6 +110,10 @@ def test_control_plane_upgrade_keeps_objects_and_replaces_every_process(
 
     assert upgrade_control_plane(name, NEW, stop_with_caller=True) == []
     assert launcher.load_record(name).pids == record.pids  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="not downgraded"):
+        upgrade_control_plane(name, OLD, stop_with_caller=True)
+    assert launcher.load_record(name).pids == record.pids  # type: ignore[union-attr]
+    assert _version(old_cluster) == NEW
 
     stopped = launcher.down(name)
     assert sorted(stopped) == sorted(launcher.COMPONENT_ORDER)
