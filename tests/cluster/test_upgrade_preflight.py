@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client
 
 from runbooks.backups.params import BackupCheckParams
+from runbooks.cluster import workloads
 from runbooks.cluster.launcher import ClusterRecord
 from runbooks.cluster.nodes import set_node_info
 from runbooks.kit.checks import CheckReport
@@ -45,6 +46,23 @@ def server_version(cluster: LocalCluster) -> Version:
 def next_minor(cluster: LocalCluster, step: int = 1) -> Version:
     current = server_version(cluster)
     return Version((current[0], current[1] + step, 0))
+
+
+def settled(cluster: LocalCluster, group: NodeGroup, timeout: float = 60) -> NodeGroup:
+    """Wait until the node lifecycle controller has lifted the new nodes' not-ready taints
+    (Ready comes first; until then provision verification rightly flags the taint)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tainted = [
+            n.metadata.name
+            for n in cluster.core.list_node(label_selector=group.selector).items
+            if any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])
+        ]
+        if not tainted:
+            return group
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nodes {tainted} still tainted after {timeout:.0f}s")
+        time.sleep(0.25)
 
 
 def preflight(cluster: LocalCluster, to: Version, **reads: Any) -> CheckReport:
@@ -83,7 +101,7 @@ def test_a_skipped_minor_is_refused(cluster: LocalCluster) -> None:
 def test_a_kubelet_outside_skew_after_the_target_is_named(
     cluster: LocalCluster, node_group: Any
 ) -> None:
-    group: NodeGroup = node_group(2)
+    group: NodeGroup = settled(cluster, node_group(2))
     old, current = group.names[0], server_version(cluster)
     # three minors behind: within the skew policy today (verify passes), outside after the target
     set_node_info(cluster.kubeconfig, old, kubelet_version=f"v1.{current[1] - 3}.0")
@@ -203,3 +221,29 @@ def test_a_stale_backup_is_refused_when_the_runbook_takes_no_snapshot(
     accepted = apply_skips(report, ["upgrade.backup"])
     assert accepted.exit_code == 0
     assert evidence(accepted, "upgrade.backup").startswith("accepted by --skip-check (was fail)")
+
+
+# Last in the file: its namespace (and budget) goes away asynchronously after the test.
+def test_a_budget_at_zero_and_a_workload_with_nowhere_to_go_are_named(
+    cluster: LocalCluster, node_group: Any, namespace: str
+) -> None:
+    group: NodeGroup = settled(cluster, node_group(2))
+    workloads.create_deployment(
+        cluster.api, namespace, "api", 1, group.node_selector, min_available=1
+    )
+    workloads.wait_pods_ready(cluster.api, namespace, 1)
+    workloads.wait_pdb_observed(cluster.api, namespace, "api-pdb")
+
+    report = preflight(cluster, next_minor(cluster), selector=group.selector, max_unavailable="2")
+    assert problems(report) == {"upgrade.budgets": "fail", "upgrade.room": "fail"}, report.to_text()
+    assert (
+        f"PodDisruptionBudget {namespace}/api-pdb (0 disruptions allowed, 1/1 healthy, needs 1)"
+        in evidence(report, "upgrade.budgets")
+    )
+    assert f"would leave 1 pod(s) with nowhere to go ({namespace}/api-" in evidence(
+        report, "upgrade.room"
+    )
+    one_at_a_time = preflight(
+        cluster, next_minor(cluster), selector=group.selector, max_unavailable="1"
+    )
+    assert problems(one_at_a_time) == {"upgrade.budgets": "fail"}
