@@ -38,7 +38,9 @@ def upgrade_control_plane(
     """
     check_kubernetes_version(version)
     record = launcher.load_record(name)
-    if record is None or not launcher.is_up(record):
+    # etcd holds the cluster; the control plane itself may be partly down after an interrupted
+    # upgrade, which this call then finishes.
+    if record is None or not launcher.running_components(record).get("etcd", False):
         raise launcher.ClusterError(
             f"cluster {name!r} is not running; start it with `runbook cluster up --name {name}`"
         )
@@ -68,6 +70,10 @@ def upgrade_control_plane(
             launcher.wait_for(
                 "kube-apiserver /readyz", lambda: launcher.apiserver_ready(record), timeout, logs
             )
+            # /version now says the new version: so does the record (and a retry after an
+            # interruption cannot "downgrade" the apiserver back).
+            record.kubernetes_version = version
+            launcher.save_record(record)
         else:
             launcher.wait_for(
                 f"{component} /healthz",

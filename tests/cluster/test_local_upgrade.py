@@ -118,3 +118,18 @@ def test_control_plane_upgrade_keeps_objects_and_replaces_every_process(
     stopped = launcher.down(name)
     assert sorted(stopped) == sorted(launcher.COMPONENT_ORDER)
     assert all(_exe(pid) is None for pid in record.pids.values())
+
+
+def test_an_upgrade_interrupted_with_the_apiserver_down_is_finished_by_the_next_call(
+    old_cluster: launcher.ClusterRecord,
+) -> None:
+    record = launcher.load_record(old_cluster.name)
+    assert record is not None
+    launcher.stop_component(record, "kube-apiserver", grace=1)  # as if killed mid-upgrade
+    launcher.save_record(record)
+
+    done = upgrade_control_plane(old_cluster.name, NEW, stop_with_caller=True)
+
+    assert [line.split(":")[0] for line in done] == list(CONTROL_PLANE)
+    assert _version(old_cluster) == NEW
+    assert launcher.is_up(launcher.load_record(old_cluster.name))  # type: ignore[arg-type]
