@@ -407,16 +407,6 @@ def backup(facts: PreflightFacts) -> Finding:
             [f"etcd snapshot ({own.how}) failed: {own.error}"],
             "fix the snapshot (disk space, etcd reachable) and run again",
         )
-    if own is not None and own.taken is not None:
-        taken = own.taken
-        if facts.now - taken.modified <= facts.rpo:
-            return Finding(
-                "pass",
-                [
-                    f"etcd snapshot {taken.path} taken by this run ({own.how}), "
-                    f"{age(facts.now, taken.modified)}"
-                ],
-            )
     if own is not None and own.taken is None:
         return Finding(
             "pass",
@@ -426,10 +416,19 @@ def backup(facts: PreflightFacts) -> Finding:
             ],
         )
     rpo = format_duration(facts.rpo)
+    earlier: list[str] = []
+    if own is not None and own.taken is not None:
+        taken, when = own.taken, age(facts.now, own.taken.modified)
+        if facts.now - taken.modified <= facts.rpo:
+            return Finding(
+                "pass", [f"etcd snapshot {taken.path} taken by this run ({own.how}), {when}"]
+            )
+        earlier = [f"etcd snapshot {taken.path} taken by this run {when}, older than the RPO {rpo}"]
     if facts.backups is None:
         return Finding(
             "fail",
-            [
+            earlier
+            or [
                 f"no backup source given and no etcd snapshot planned: nothing shows a backup "
                 f"newer than {rpo}"
             ],
@@ -439,7 +438,9 @@ def backup(facts: PreflightFacts) -> Finding:
     wanted = [s for s in BACKUP_CHECKS if s.id in FRESHNESS]
     results = [s.run(facts=facts.backups) for s in wanted]
     judged = [r for r in results if r.status != "skip"]
-    lines = [f"{r.id}: {r.status}" + (f" ({r.evidence[0]})" if r.evidence else "") for r in judged]
+    lines = earlier + [
+        f"{r.id}: {r.status}" + (f" ({r.evidence[0]})" if r.evidence else "") for r in judged
+    ]
     if any(r.status == "pass" for r in judged):
         return Finding("pass", lines)
     return Finding(

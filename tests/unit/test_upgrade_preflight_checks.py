@@ -204,6 +204,12 @@ CASES = [
     ("upgrade.backup", facts(own_snapshot=None), "fail", "no backup source given"),
     (
         "upgrade.backup",
+        facts(own_snapshot=OwnSnapshot(how="local", taken=snapshot_file(NOW - dt.timedelta(2)))),
+        "fail",
+        "etcd snapshot /snap/etcd.db taken by this run 48h ago, older than the RPO 24h",
+    ),
+    (
+        "upgrade.backup",
         facts(own_snapshot=None, backups=backups(NOW - dt.timedelta(hours=2))),
         "pass",
         "etcd.snapshot.fresh: pass",
