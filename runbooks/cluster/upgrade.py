@@ -27,6 +27,10 @@ CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 STOP_GRACE = {"kube-apiserver": 3.0}
 
 
+class ClusterNotRunning(launcher.ClusterError, ValueError):
+    """No such cluster, or its etcd is down: nothing to upgrade (the user's mistake, exit 2)."""
+
+
 def upgrade_control_plane(
     name: str, version: str, timeout: float = 120, stop_with_caller: bool = False
 ) -> list[str]:
@@ -41,7 +45,7 @@ def upgrade_control_plane(
     # etcd holds the cluster; the control plane itself may be partly down after an interrupted
     # upgrade, which this call then finishes.
     if record is None or not launcher.running_components(record).get("etcd", False):
-        raise launcher.ClusterError(
+        raise ClusterNotRunning(
             f"cluster {name!r} is not running; start it with `runbook cluster up --name {name}`"
         )
     if minor_version(version) < minor_version(record.kubernetes_version):
