@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from runbooks.backups.params import BackupCheckParams
-from runbooks.cluster import workloads
+from runbooks.cluster import launcher, workloads
 from runbooks.cluster.launcher import ClusterRecord
 from runbooks.cluster.nodes import set_node_info
 from runbooks.kit.checks import CheckReport
@@ -37,6 +37,29 @@ from tasks.upgrade_reads import read_preflight_inputs
 from tests.conftest import LocalCluster, NodeGroup
 
 pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """A cluster of this module's own (about 4 s to start): the preflight judges the whole
+    cluster (every budget, every node), so another file's leftovers, such as a budget in a
+    namespace still terminating, must not be in it. RUNBOOK_TEST_KUBECONFIG still wins."""
+    existing = os.environ.get("RUNBOOK_TEST_KUBECONFIG")
+    if existing:
+        yield LocalCluster(
+            kubeconfig=Path(existing), api=config.new_client_from_config(config_file=existing)
+        )
+        return
+    name = f"preflight-{os.getpid()}"
+    record = launcher.up(name=name, nodes=2, stop_with_caller=True)
+    try:
+        yield LocalCluster(
+            kubeconfig=record.kubeconfig,
+            api=config.new_client_from_config(config_file=str(record.kubeconfig)),
+            pids=dict(record.pids),
+        )
+    finally:
+        launcher.down(name)
 
 
 def server_version(cluster: LocalCluster) -> Version:
