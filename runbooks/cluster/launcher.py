@@ -359,12 +359,13 @@ def up(
         down(name)
 
     version = kubernetes_version or DEFAULT_KUBERNETES_VERSION
-    binaries = ensure_binaries(version)
-    started = time.monotonic()
     directory = cluster_dir(name)
+    # The state dir first: a path that cannot hold a cluster fails at once, not after a build.
     shutil.rmtree(directory / "etcd", ignore_errors=True)
     for sub in ("logs",):
         (directory / sub).mkdir(parents=True, exist_ok=True)
+    binaries = ensure_binaries(version)
+    started = time.monotonic()
     ensure_pki(directory / "pki")
     record = ClusterRecord(
         name=name,
