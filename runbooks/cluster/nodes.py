@@ -25,7 +25,6 @@ KWOK_NODE_LABELS = {
     "kubernetes.io/arch": "amd64",
     "node-role.kubernetes.io/worker": "",
 }
-KUBELET_VERSION = "v1.36.3"
 # KWOK manages the nodes carrying this label with this value (the launcher's
 # --manage-nodes-with-label-selector); any other value cuts the node off, as if unplugged.
 # A label, not an annotation: the apiserver filters a watch by label, so a node that stops
@@ -44,7 +43,7 @@ def node_name(index: int) -> str:
     return f"worker-{index}"
 
 
-def _node_body(name: str) -> client.V1Node:
+def _node_body(name: str, kubelet_version: str) -> client.V1Node:
     capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
     return client.V1Node(
         metadata=client.V1ObjectMeta(
@@ -69,7 +68,7 @@ def _node_body(name: str) -> client.V1Node:
                 container_runtime_version="kwok",
                 kernel_version="kwok",
                 kube_proxy_version="",
-                kubelet_version=KUBELET_VERSION,
+                kubelet_version=kubelet_version,
                 machine_id=name,
                 operating_system="linux",
                 os_image="kwok",
@@ -84,17 +83,22 @@ def add_nodes(
     count: int | None = None,
     names: list[str] | None = None,
     labels: dict[str, str] | None = None,
+    kubelet_version: str | None = None,
 ) -> list[str]:
     """Create nodes by ``names`` (or ``worker-1..count``); existing ones are kept.
 
     ``labels`` lets a test group its own nodes and select them, so tests sharing one cluster
-    never touch each other's nodes.
+    never touch each other's nodes. ``kubelet_version``: what the nodes' kubelets report;
+    default the API server's own version, as a freshly provisioned cluster has it.
     """
-    api = core_api(kubeconfig)
+    api_client = client_for_kubeconfig(kubeconfig)
+    api = client.CoreV1Api(api_client)
+    if kubelet_version is None:
+        kubelet_version = client.VersionApi(api_client).get_code().git_version
     if names is None:
         names = [node_name(i) for i in range(1, (count or 0) + 1)]
     for name in names:
-        body = _node_body(name)
+        body = _node_body(name, kubelet_version)
         body.metadata.labels.update(labels or {})
         try:
             api.create_node(body)

@@ -72,11 +72,14 @@ def _wait_ready(apps: client.AppsV1Api, name: str, replicas: int, timeout: float
     raise AssertionError(f"deployment {name} never had {replicas} ready replicas")
 
 
-def test_a_v1_35_cluster_reports_v1_35_4_from_version(
+def test_a_v1_35_cluster_reports_v1_35_4_from_version_and_its_kubelets(
     old_cluster: launcher.ClusterRecord,
 ) -> None:
     assert _version(old_cluster) == OLD
     assert launcher.load_record(old_cluster.name).kubernetes_version == OLD  # type: ignore[union-attr]
+    core = client.CoreV1Api(config.new_client_from_config(config_file=str(old_cluster.kubeconfig)))
+    # A freshly provisioned cluster's kubelets match its control plane (never newer: skew).
+    assert {n.status.node_info.kubelet_version for n in core.list_node().items} == {OLD}
 
 
 def test_control_plane_upgrade_keeps_objects_and_replaces_every_process(
