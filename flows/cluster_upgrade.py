@@ -41,7 +41,7 @@ from tasks.checks import run_checks
 from tasks.kube.lease import LeaseHeld, MaintenanceLease
 from tasks.kube.maintenance_steps import plan_maintenance
 from tasks.slack import RunThread
-from tasks.steps import LocalRunner, PrefectRunner, StepRunner
+from tasks.steps import STOPPED, LocalRunner, PrefectRunner, StepRunner
 from tasks.upgrade_providers import (
     UnknownLocalCluster,
     UpgradeProvider,
@@ -159,6 +159,15 @@ def run_upgrade(params: UpgradeParams, runner: StepRunner) -> UpgradeReport:
                     )
         except LeaseHeld as exc:
             status, message = "halted", str(exc)
+        except STOPPED:  # Ctrl-C / SIGTERM: the Lease is released; a rerun continues
+            record(
+                "run.finish",
+                plan.cluster,
+                target_kind="cluster",
+                outcome="interrupted",
+                details={"message": "interrupted; a rerun continues from the cluster's state"},
+            )
+            raise
         verified = None
         if status == "succeeded":
             verified = timed("verify", lambda: verify_upgrade(params, plan, runner))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from kubernetes import client, config
 
 from flows.rolling_maintenance import run_local as maintain_locally
+from runbooks.audit import RecordFilter, get_store
 from runbooks.cluster import launcher, workloads
 from runbooks.cluster.nodes import (
     add_nodes,
@@ -23,7 +26,8 @@ from runbooks.cluster.nodes import (
     wait_nodes_ready,
     wait_until_usable,
 )
-from tests.cluster.test_maintenance_helpers import params
+from tasks.audit import default_actor
+from tests.cluster.test_maintenance_helpers import params, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -210,6 +214,11 @@ def test_a_v1_35_cluster_is_upgraded_end_to_end_without_breaking_a_budget(old_cl
     assert any("etcd snapshot" in step for step in report["steps"])
     assert set(report["phases"]) >= {"preflight", "control_plane", "nodes", "verify"}
     assert not any(c["status"] == "fail" for c in report["verify"]["checks"])
+    trail = get_store().records(RecordFilter(flow_run_id=report["run_id"]))
+    actions = [r.action for r in trail]
+    assert actions.index("approval.waived") < actions.index("run.start")
+    assert next(r for r in trail if r.action == "approval.waived").actor == default_actor()
+    assert {"etcd.snapshot", "control-plane.upgrade", "node.cordon", "run.finish"} <= set(actions)
 
     again = upgrade_cli(record, "--to", NEW, "--approval", "none", "--output", "json")
     rerun = json.loads(again.stdout)
@@ -272,25 +281,25 @@ def test_bad_input_and_refusals_exit_with_one_line_and_change_nothing(old_cluste
 
 
 def test_a_node_that_does_not_come_back_halts_and_leaves_the_rest_untouched(old_cluster):
+    """w-1 (first in order) stays NotReady through its upgrade: its kubelet never reports
+    Ready again. The operator accepted the failing Ready preflight knowingly to get there."""
     from flows.cluster_upgrade import run_local as upgrade_locally
     from runbooks.kube_target import KubeTarget
     from runbooks.upgrade.params import UpgradeParams
 
     record, api = old_cluster
     core = client.CoreV1Api(api)
-    stop = threading.Event()
-
-    def break_first_cordoned_node() -> None:
-        while not stop.wait(0.2):
-            try:
-                if core.read_node("w-1").spec.unschedulable:
-                    set_not_ready(record.kubeconfig, "w-1")
-                    return
-            except Exception:  # the API server is restarting
-                continue
-
-    breaker = threading.Thread(target=break_first_cordoned_node, daemon=True)
-    breaker.start()
+    set_not_ready(record.kubeconfig, "w-1")
+    wait_for(
+        lambda: (
+            not any(
+                c.type == "Ready" and c.status == "True"
+                for c in core.read_node("w-1").status.conditions or []
+            )
+        ),
+        timeout=60,
+        what="w-1 NotReady",
+    )
     os.environ["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"] = "1"
     try:
         report = upgrade_locally(
@@ -298,21 +307,83 @@ def test_a_node_that_does_not_come_back_halts_and_leaves_the_rest_untouched(old_
                 to=NEW,
                 approval="none",
                 ready_timeout="10s",
+                skip_check=["upgrade.nodes-ready", "upgrade.verify"],
                 target=KubeTarget(kubeconfig=record.kubeconfig),
             )
         )
     finally:
         del os.environ["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"]
-        stop.set()
-        breaker.join(timeout=5)
 
-    assert report.status == "halted" and report.exit_code == 1
+    assert report.status == "halted" and report.exit_code == 1, report.message
     assert "w-1 failed at ready" in report.message and "not started: w-2, w-3" in report.message
     assert client.VersionApi(api).get_code().git_version == NEW  # the control plane went first
     assert kubelets(api) == {"w-1": NEW, "w-2": OLD, "w-3": OLD}
-    assert {
+    cordoned = {
         n.metadata.name
         for n in core.list_node(label_selector="pool=blue").items
         if n.spec.unschedulable
-    } == {"w-1"}  # left cordoned for a person, the rest untouched
+    }
+    assert cordoned == {"w-1"}  # left cordoned for a person, the rest untouched
     set_not_ready(record.kubeconfig, "w-1", False)
+
+
+def test_sigkill_during_the_node_phase_then_a_rerun_finishes_the_upgrade(old_cluster):
+    record, api = old_cluster
+    core = client.CoreV1Api(api)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["RUNBOOK_ALLOW_UNATTENDED_UPGRADES"] = "1"
+    first = subprocess.Popen(
+        [
+            RUNBOOK,
+            "upgrade",
+            "--kubeconfig",
+            str(record.kubeconfig),
+            "--to",
+            NEW,
+            "--approval",
+            "none",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # the second node in hand: one done, one cordoned
+            try:
+                if core.read_node("w-2", _request_timeout=2).spec.unschedulable:
+                    break
+            except Exception:  # the API server is restarting
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the node phase never reached w-2")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert kubelets(api)["w-3"] == OLD
+    # The killed run was draining w-2: its pods come back elsewhere first. Until they do, the
+    # budget allows 0 disruptions and the rerun's preflight refuses (upgrade.budgets), as it
+    # should; an operator reruns once the workload is whole again.
+    policy = client.PolicyV1Api(api)
+    wait_for(
+        lambda: (
+            policy.read_namespaced_pod_disruption_budget(
+                "web-pdb", "default"
+            ).status.disruptions_allowed
+            >= 1
+        ),
+        timeout=60,
+        what="web-pdb allows a disruption again",
+    )
+
+    rerun = upgrade_cli(record, "--to", NEW, "--approval", "none", "--output", "json")
+
+    report = json.loads(rerun.stdout)
+    assert rerun.returncode == 0, report["message"] + rerun.stderr[-2000:]
+    assert f"control plane already at {NEW}: not touched" in report["steps"]
+    assert "w-1" not in {n["node"] for n in report["nodes"]}  # finished before the kill
+    assert kubelets(api) == {"w-1": NEW, "w-2": NEW, "w-3": NEW}
+    assert not any(n.spec.unschedulable for n in core.list_node(label_selector="pool=blue").items)
