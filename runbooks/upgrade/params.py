@@ -140,7 +140,9 @@ class UpgradeParams(BaseModel):
     ready_timeout: Duration = Field(
         default="10m", validate_default=True, description="Per node, Ready after its upgrade."
     )
-    drain_timeout: Duration = Field(default="15m", validate_default=True)
+    drain_timeout: Duration = Field(
+        default="15m", validate_default=True, description="Give up draining a node after this."
+    )
     command_timeout: Duration = Field(
         default="30m", validate_default=True, description="Limit for each provider command."
     )
