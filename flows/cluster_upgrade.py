@@ -192,6 +192,9 @@ def upgrade_rules(params: UpgradeParams) -> ApprovalPolicy | None:
         config = load_operator_config()
     except OperatorConfigError as exc:
         raise InvalidRequest(str(exc)) from None
+    for template in (params.control_plane_command, params.node_command, params.snapshot_command):
+        if refusal := config.action_refusal("command", _argv(template), None):
+            raise InvalidRequest(refusal)
     refusal = unattended_refusal(params, allowed_by_config=config.unattended_upgrades)
     if refusal:
         raise InvalidRequest(refusal)
@@ -215,9 +218,6 @@ def upgrade_rules(params: UpgradeParams) -> ApprovalPolicy | None:
         )
     except PolicyLoosened as exc:
         raise InvalidRequest(str(exc)) from None
-    for template in (params.control_plane_command, params.node_command, params.snapshot_command):
-        if refusal := config.action_refusal("command", _argv(template), None):
-            raise InvalidRequest(refusal)
     return policy
 
 
