@@ -46,7 +46,7 @@ if have "${OUT}" "${base[@]}"; then
   log "adding etcdutl ${ETCD_VERSION} to ${OUT}"
   timed build_etcdutl "${OUT}/bin/etcdutl.partial.$$"
   mv "${OUT}/bin/etcdutl.partial.$$" "${OUT}/bin/etcdutl"
-  "${OUT}/bin/etcdutl" version | head -1 >&2
+  "${OUT}/bin/etcdutl" version | sed -n 1p >&2
   log "done in $(( $(date +%s) - started ))s: ${OUT}"; echo "${OUT}"; exit 0
 fi
 TMP_OUT="${OUT}.partial.$$"; BIN="${TMP_OUT}/bin"; mkdir -p "${BIN}"
@@ -101,7 +101,7 @@ else
   log "building into ${OUT} (first build takes tens of minutes: ~7 Go binaries from source)"
   timed build_kwok; timed build_etcd; timed build_etcdutl "${BIN}/etcdutl"; timed build_k8s
 fi
-"${BIN}/kube-apiserver" --version >&2; "${BIN}/etcd" --version | head -1 >&2; "${BIN}/kwok" --version >&2 || true
+"${BIN}/kube-apiserver" --version >&2; "${BIN}/etcd" --version | sed -n 1p >&2; "${BIN}/kwok" --version >&2 || true
 rm -rf "${OUT}"; mv "${TMP_OUT}" "${OUT}"
 log "done in $(( $(date +%s) - started ))s: ${OUT}"
 echo "${OUT}"
